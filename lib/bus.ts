@@ -1,0 +1,149 @@
+/**
+ * @module The bus: the seam that carries published events between isolates
+ * (and, later, machines) and gives them their order. It knows events, not
+ * HTTP. Web-only. {@linkcode LocalBus} is the in-memory default for one
+ * isolate; `BroadcastChannelBus` spans the isolates of one process; an engine
+ * such as Redis Streams can implement the same interface and supply its own ids.
+ */
+import { formatId } from "./event_id.ts";
+import { HybridClock } from "./hybrid_clock.ts";
+
+/** What a publisher hands to the bus: everything but the id. */
+export interface EventDraft {
+  /** The topic the event belongs to. */
+  readonly topic: string;
+  /** The SSE event name, e.g. "chat". */
+  readonly event: string;
+  /** The SSE data, already serialised (JSON text). Identical on every isolate. */
+  readonly data: string;
+}
+
+/** A published event with the id the bus gave it. */
+export interface HubEvent extends EventDraft {
+  /** Unique across the hub; ids increase in delivery order (see event_id.ts). */
+  readonly id: string;
+}
+
+/** Who is connected, as far as the bus can tell. */
+export interface Presence {
+  /** Streams open on every isolate the bus can see, this one included. */
+  readonly clients: number;
+  /** Isolates the bus can see, this one included. */
+  readonly isolates: number;
+}
+
+/**
+ * Carries events to every isolate and orders them.
+ *
+ * The contract every implementation keeps:
+ * - `publish()` gives the draft an id and resolves with the event once the bus
+ *   has accepted it; it rejects (with {@linkcode BusUnavailableError}) when it
+ *   cannot, so nothing is dropped silently.
+ * - Every listener sees every published event, from every isolate, this one
+ *   included, exactly once and in increasing id order.
+ * - Presence sums the client counts that isolates report.
+ */
+export interface Bus {
+  /** Gives the draft an id and carries it to every isolate. */
+  publish(draft: EventDraft): Promise<HubEvent>;
+  /** Calls `listener` with every event in id order; returns the unsubscribe function. */
+  subscribe(listener: (event: HubEvent) => void): () => void;
+  /** Tells the other isolates how many streams this isolate holds. */
+  reportClients(count: number): void;
+  /** Clients and isolates across the hub. */
+  presence(): Presence;
+  /**
+   * The id after which this isolate has received every event (its history is
+   * complete from there on). Replays from an older id must say that events may
+   * be missing.
+   */
+  horizon(): string;
+  /** Stops carrying events and releases timers and channels. */
+  close(): Promise<void>;
+}
+
+/** Raised by {@linkcode Bus.publish} when the bus cannot take the event now. */
+export class BusUnavailableError extends Error {
+  /** Wraps the reason the bus cannot publish. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "BusUnavailableError";
+  }
+}
+
+/** Makes a random isolate name of six `[a-z0-9]` characters. */
+export function randomNodeName(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(6));
+  let name = "";
+  for (const byte of bytes) name += (byte % 36).toString(36);
+  return name;
+}
+
+/**
+ * The bus of a single isolate: ids from a {@linkcode HybridClock}, delivery
+ * to every listener before `publish()` resolves, presence of this isolate alone.
+ *
+ * @example Publish and receive
+ * ```ts
+ * import { LocalBus } from "./bus.ts";
+ * const bus = new LocalBus();
+ * const seen: string[] = [];
+ * bus.subscribe((e) => seen.push(e.data));
+ * await bus.publish({ topic: "chat", event: "chat", data: "hi" });
+ * if (seen[0] !== "hi") throw new Error();
+ * await bus.close();
+ * ```
+ */
+export class LocalBus implements Bus {
+  readonly #clock: HybridClock;
+  readonly #listeners = new Set<(event: HubEvent) => void>();
+  readonly #horizon: string;
+  #clients = 0;
+  #closed = false;
+
+  /** Makes a bus; `node` names this isolate in ids. */
+  constructor(node: string = randomNodeName()) {
+    this.#clock = new HybridClock(node);
+    this.#horizon = formatId(this.#clock.next());
+  }
+
+  /** Gives the draft an id and delivers it to every listener. */
+  publish(draft: EventDraft): Promise<HubEvent> {
+    if (this.#closed) {
+      return Promise.reject(
+        new BusUnavailableError("Cannot publish: bus is closed"),
+      );
+    }
+    const event: HubEvent = { ...draft, id: formatId(this.#clock.next()) };
+    for (const listener of this.#listeners) listener(event);
+    return Promise.resolve(event);
+  }
+
+  /** Calls `listener` with every event published from now on. */
+  subscribe(listener: (event: HubEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Records this isolate's client count. */
+  reportClients(count: number): void {
+    this.#clients = count;
+  }
+
+  /** This isolate alone. */
+  presence(): Presence {
+    return { clients: this.#clients, isolates: 1 };
+  }
+
+  /** The id made when the bus started. */
+  horizon(): string {
+    return this.#horizon;
+  }
+
+  /** Stops publishing; listeners are dropped. */
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#listeners.clear();
+    return Promise.resolve();
+  }
+}

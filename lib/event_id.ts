@@ -1,0 +1,53 @@
+/**
+ * @module Event ids: their text form and their order. Web-only.
+ *
+ * An id is `<ms>-<seq>` or `<ms>-<seq>-<node>`: milliseconds since the epoch,
+ * a counter within that millisecond, and (for ids made by a
+ * {@linkcode HybridClock}) the short name of the isolate that made it, which
+ * breaks ties. Redis stream ids (`<ms>-<seq>`) are ids of the same form, so an
+ * engine that orders events itself can supply them unchanged.
+ */
+
+/** A parsed event id: compare with {@linkcode compareIds}. */
+export interface EventId {
+  /** Milliseconds since the epoch. */
+  readonly ms: number;
+  /** Counter within the millisecond. */
+  readonly seq: number;
+  /** The isolate that made the id ("" when the id has no node part). */
+  readonly node: string;
+}
+
+const ID_PATTERN = /^(\d{1,16})-(\d{1,16})(?:-([a-z0-9]{1,16}))?$/;
+
+/** Reads an id's text, or returns null when it is not an id of this hub. */
+export function parseId(text: string): EventId | null {
+  const match = ID_PATTERN.exec(text);
+  if (match === null) return null;
+  const ms = Number(match[1]);
+  const seq = Number(match[2]);
+  if (!Number.isSafeInteger(ms) || !Number.isSafeInteger(seq)) return null;
+  return { ms, seq, node: match[3] ?? "" };
+}
+
+/** Writes an id as text; the inverse of {@linkcode parseId}. */
+export function formatId(id: EventId): string {
+  return id.node === ""
+    ? `${id.ms}-${id.seq}`
+    : `${id.ms}-${id.seq}-${id.node}`;
+}
+
+/** Orders two ids: negative when `a` comes first, 0 when equal, positive after. */
+export function compareIds(a: EventId, b: EventId): number {
+  if (a.ms !== b.ms) return a.ms - b.ms;
+  if (a.seq !== b.seq) return a.seq - b.seq;
+  return a.node < b.node ? -1 : a.node > b.node ? 1 : 0;
+}
+
+/** The id that sorts before every other. */
+export const ZERO_ID: EventId = Object.freeze({ ms: 0, seq: 0, node: "" });
+
+/** Returns the later of two ids. */
+export function maxId(a: EventId, b: EventId): EventId {
+  return compareIds(a, b) >= 0 ? a : b;
+}
