@@ -1,0 +1,38 @@
+/**
+ * @module `deno task start` and `deno task start:parallel`: checks the config
+ * (a bad value stops here with a clear message), then runs main.ts under
+ * `deno serve` on PORT and HOSTNAME, with `--parallel` (one isolate per core,
+ * or DENO_JOBS) when asked. Signals pass through, so a drain works the same
+ * in both modes. Deno-only.
+ */
+import { loadConfigOrExit } from "./deno_config.ts";
+
+const config = loadConfigOrExit();
+const host = config.hostname.includes(":")
+  ? `[${config.hostname}]`
+  : config.hostname;
+const parallel = Deno.args.includes("--parallel");
+const child = new Deno.Command(Deno.execPath(), {
+  args: [
+    "serve",
+    ...(parallel ? ["--parallel"] : []),
+    "--allow-net",
+    "--allow-env",
+    "--allow-read=.",
+    new URL("../main.ts", import.meta.url).pathname,
+  ],
+  env: { DENO_SERVE_ADDRESS: `tcp:${host}:${config.port}` },
+  stdin: "null",
+}).spawn();
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(signal, () => {
+    try {
+      child.kill(signal);
+    } catch {
+      // Already gone.
+    }
+  });
+}
+const status = await child.status;
+Deno.exit(status.code);

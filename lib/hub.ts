@@ -1,0 +1,344 @@
+/**
+ * @module The hub: topics and their subscribers, publishing through the bus,
+ * replay then live, and the shared timers for heartbeats and `update` events.
+ * It knows events and streams, never a `Request`. Web-only.
+ */
+import type { Bus, HubEvent } from "./bus.ts";
+import { compareIds, type EventId, maxId, parseId } from "./event_id.ts";
+import type { EventHistory, ReplayPlan } from "./history.ts";
+import { type Logger, silentLogger } from "./log.ts";
+import { EVENT_TYPE, type PublishRequest } from "./message.ts";
+import { formatComment, formatEvent, formatRetry } from "./sse_format.ts";
+import { type EndReason, Subscriber } from "./subscriber.ts";
+
+/** Options for {@linkcode Hub}; the config's values, with the same defaults. */
+export interface HubOptions {
+  /** Period of keep-alive comments in ms; 0 disables. @default {15000} */
+  heartbeatMs?: number;
+  /** Period of `update` events in ms; 0 disables. @default {3000} */
+  updateIntervalMs?: number;
+  /** The `retry:` sent when a stream opens, in ms. @default {5000} */
+  retryMs?: number;
+  /** Streams this isolate holds before `subscribe()` throws. @default {10000} */
+  maxClients?: number;
+  /** Bytes queued for one slow stream before it is cut off. @default {262144} */
+  maxQueuedBytes?: number;
+  /** Where drops and failures are written. @default {silentLogger} */
+  logger?: Logger;
+  /** The wall clock in ms. @default {Date.now} */
+  now?: () => number;
+}
+
+/** What `GET /stats` shows. */
+export interface HubStats {
+  /** Streams open across every isolate the bus can see. */
+  readonly clients: number;
+  /** Isolates the bus can see. */
+  readonly isolates: number;
+  /** Topics followed by at least one stream on this isolate. */
+  readonly topics: number;
+  /** Streams open on this isolate. */
+  readonly localClients: number;
+  /** Events this isolate received from the bus. */
+  readonly events: number;
+  /** Streams this isolate cut off because their reader fell behind. */
+  readonly dropped: number;
+}
+
+/** Raised by {@linkcode Hub.subscribe} when this isolate holds `maxClients` streams. */
+export class HubFullError extends Error {
+  /** Makes the error for a hub at `limit` streams. */
+  constructor(limit: number) {
+    super(`Cannot subscribe: this server holds its limit of ${limit} streams`);
+    this.name = "HubFullError";
+  }
+}
+
+/** Raised by {@linkcode Hub.subscribe} once the hub is draining or closed. */
+export class HubClosedError extends Error {
+  /** Makes the error. */
+  constructor() {
+    super("Cannot subscribe: this server is shutting down");
+    this.name = "HubClosedError";
+  }
+}
+
+/** How far in the future a Last-Event-ID may point before it counts as unknown. */
+const FUTURE_TOLERANCE_MS = 60_000;
+
+const encoder = new TextEncoder();
+
+/**
+ * Topics, subscribers and the timers they share.
+ *
+ * @example Subscribe and publish in one isolate
+ * ```ts
+ * import { Hub } from "./hub.ts";
+ * import { LocalBus } from "./bus.ts";
+ * import { MemoryHistory } from "./history.ts";
+ * const hub = new Hub(new LocalBus(), new MemoryHistory(), { heartbeatMs: 0, updateIntervalMs: 0 });
+ * const stream = hub.subscribe(["chat"], null);
+ * await hub.publish({ message: "hi", topic: "chat", event: "chat" });
+ * await stream.cancel();
+ * await hub.close();
+ * ```
+ */
+export class Hub {
+  readonly #bus: Bus;
+  readonly #history: EventHistory;
+  readonly #retryMs: number;
+  readonly #maxClients: number;
+  readonly #maxQueuedBytes: number;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #topics = new Map<string, Set<Subscriber>>();
+  readonly #subscribers = new Set<Subscriber>();
+  readonly #timers: Array<ReturnType<typeof setInterval>> = [];
+  readonly #unsubscribe: () => void;
+  readonly #heartbeat = encoder.encode(formatComment("keep-alive"));
+  #events = 0;
+  #dropped = 0;
+  #closed = false;
+
+  /** Starts the hub on `bus`, keeping events in `history`. */
+  constructor(bus: Bus, history: EventHistory, options: HubOptions = {}) {
+    this.#bus = bus;
+    this.#history = history;
+    this.#retryMs = options.retryMs ?? 5000;
+    this.#maxClients = options.maxClients ?? 10000;
+    this.#maxQueuedBytes = options.maxQueuedBytes ?? 256 * 1024;
+    this.#logger = options.logger ?? silentLogger;
+    this.#now = options.now ?? Date.now;
+    this.#unsubscribe = bus.subscribe((event) => this.#receive(event));
+    const heartbeatMs = options.heartbeatMs ?? 15000;
+    const updateIntervalMs = options.updateIntervalMs ?? 3000;
+    // One timer each for every stream, never one per stream.
+    if (heartbeatMs > 0) {
+      this.#timers.push(
+        setInterval(() => this.#broadcast(this.#heartbeat), heartbeatMs),
+      );
+    }
+    if (updateIntervalMs > 0) {
+      this.#timers.push(
+        setInterval(() => this.#sendUpdate(), updateIntervalMs),
+      );
+    }
+  }
+
+  /**
+   * Opens a stream on `topics`. With `lastEventId`, the events retained after
+   * it are replayed first (after an `event: reset` when some are lost), then
+   * live events follow with no gap and no duplicate.
+   *
+   * @throws {HubFullError} when this isolate holds `maxClients` streams
+   * @throws {HubClosedError} when the hub is draining or closed
+   */
+  subscribe(
+    topics: readonly string[],
+    lastEventId: string | null,
+  ): ReadableStream<Uint8Array> {
+    if (this.#closed) throw new HubClosedError();
+    if (this.#subscribers.size >= this.#maxClients) {
+      throw new HubFullError(this.#maxClients);
+    }
+    const subscriber = new Subscriber(topics, {
+      maxQueuedBytes: this.#maxQueuedBytes,
+      onEnd: (s, reason) => this.#remove(s, reason),
+    });
+    this.#subscribers.add(subscriber);
+    for (const topic of topics) {
+      let set = this.#topics.get(topic);
+      if (set === undefined) {
+        set = new Set();
+        this.#topics.set(topic, set);
+      }
+      set.add(subscriber);
+    }
+    this.#bus.reportClients(this.#subscribers.size);
+    subscriber.write(encoder.encode(formatRetry(this.#retryMs)));
+    if (lastEventId === null) {
+      subscriber.write(this.#welcome(topics, 0));
+      return subscriber.stream;
+    }
+    // Registered first, so live events that arrive during the replay are held.
+    subscriber.hold();
+    const plan = this.#plan(topics, lastEventId);
+    if (plan instanceof Promise) {
+      plan.then(
+        (resolved) => this.#replay(subscriber, resolved, lastEventId),
+        (error) => {
+          this.#logger.log("error", "Cannot replay history", {
+            error: String(error),
+          });
+          this.#replay(subscriber, {
+            events: [],
+            reset: { reason: "unknown-id", topics },
+          }, "");
+        },
+      );
+    } else {
+      this.#replay(subscriber, plan, lastEventId);
+    }
+    return subscriber.stream;
+  }
+
+  /** Publishes a validated request to every isolate; resolves with its id. */
+  publish(request: PublishRequest): Promise<HubEvent> {
+    const data = JSON.stringify({
+      message: request.message,
+      topic: request.topic,
+      timestamp: new Date(this.#now()).toISOString(),
+    });
+    return this.#bus.publish({
+      topic: request.topic,
+      event: request.event,
+      data,
+    });
+  }
+
+  /** Counts for `GET /stats`. */
+  stats(): HubStats {
+    const presence = this.#bus.presence();
+    return {
+      clients: presence.clients,
+      isolates: presence.isolates,
+      topics: this.#topics.size,
+      localClients: this.#subscribers.size,
+      events: this.#events,
+      dropped: this.#dropped,
+    };
+  }
+
+  /**
+   * Ends every stream with a `retry:` of about `retryMs` (spread a little so
+   * clients do not all return in the same millisecond) and refuses new ones.
+   * Browsers then reconnect elsewhere and replay by id.
+   */
+  drain(retryMs = 250): void {
+    this.#closed = true;
+    for (const subscriber of [...this.#subscribers]) {
+      const jittered = retryMs + Math.floor(Math.random() * retryMs);
+      subscriber.end(encoder.encode(formatRetry(jittered)));
+    }
+  }
+
+  /** Drains, stops the timers and leaves the bus. */
+  close(): Promise<void> {
+    this.drain();
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#timers.length = 0;
+    this.#unsubscribe();
+    return Promise.resolve();
+  }
+
+  #plan(
+    topics: readonly string[],
+    lastEventId: string,
+  ): ReplayPlan | Promise<ReplayPlan> {
+    const id = parseId(lastEventId);
+    if (id !== null && id.ms > this.#now() + FUTURE_TOLERANCE_MS) {
+      return { events: [], reset: { reason: "unknown-id", topics } };
+    }
+    return this.#history.replay(topics, lastEventId);
+  }
+
+  #replay(subscriber: Subscriber, plan: ReplayPlan, lastEventId: string): void {
+    if (subscriber.ended) return;
+    if (plan.reset !== null) {
+      subscriber.write(encoder.encode(formatEvent({
+        event: EVENT_TYPE.Reset,
+        data: JSON.stringify({
+          reason: plan.reset.reason,
+          lastEventId,
+          topics: plan.reset.topics,
+          message: plan.reset.reason === "unknown-id"
+            ? "The last event id is not known here: refetch your state"
+            : "Some events after the last event id are no longer retained: refetch your state",
+        }),
+      })));
+    }
+    subscriber.write(this.#welcome(subscriber.topics, plan.events.length));
+    let sent: EventId | null = plan.reset?.reason === "unknown-id"
+      ? null
+      : parseId(lastEventId);
+    for (const event of plan.events) {
+      subscriber.write(this.#frame(event));
+      const id = parseId(event.id);
+      if (id !== null) sent = sent === null ? id : maxId(sent, id);
+    }
+    subscriber.release(sent);
+  }
+
+  #welcome(topics: readonly string[], replayed: number): Uint8Array {
+    return encoder.encode(formatEvent({
+      event: EVENT_TYPE.System,
+      data: JSON.stringify({
+        message: replayed > 0
+          ? `Connected to herald; replaying ${replayed} missed events`
+          : "Connected to herald",
+        topics,
+        timestamp: new Date(this.#now()).toISOString(),
+      }),
+    }));
+  }
+
+  #frame(event: HubEvent): Uint8Array {
+    return encoder.encode(
+      formatEvent({ event: event.event, id: event.id, data: event.data }),
+    );
+  }
+
+  #receive(event: HubEvent): void {
+    this.#events++;
+    this.#history.record(event);
+    const subscribers = this.#topics.get(event.topic);
+    if (subscribers === undefined) return;
+    const id = parseId(event.id);
+    if (id === null) return;
+    // Encoded once; every subscriber queues the same bytes.
+    const bytes = this.#frame(event);
+    for (const subscriber of subscribers) subscriber.deliver(id, bytes);
+  }
+
+  #broadcast(bytes: Uint8Array): void {
+    for (const subscriber of this.#subscribers) subscriber.write(bytes);
+  }
+
+  #sendUpdate(): void {
+    if (this.#subscribers.size === 0) return;
+    this.#broadcast(encoder.encode(formatEvent({
+      event: EVENT_TYPE.Update,
+      data: JSON.stringify({
+        timestamp: new Date(this.#now()).toISOString(),
+        clients: this.#bus.presence().clients,
+      }),
+    })));
+  }
+
+  #remove(subscriber: Subscriber, reason: EndReason): void {
+    this.#subscribers.delete(subscriber);
+    for (const topic of subscriber.topics) {
+      const set = this.#topics.get(topic);
+      set?.delete(subscriber);
+      if (set?.size === 0) this.#topics.delete(topic);
+    }
+    if (reason === "overflow") {
+      this.#dropped++;
+      this.#logger.log("warn", "Dropped subscriber: queue full", {
+        limit: this.#maxQueuedBytes,
+        topics: subscriber.topics,
+      });
+    }
+    this.#bus.reportClients(this.#subscribers.size);
+  }
+}
+
+/** Orders two id texts the hub made (for tests and tools). */
+export function compareIdText(a: string, b: string): number {
+  const left = parseId(a);
+  const right = parseId(b);
+  if (left === null || right === null) {
+    throw new RangeError(`Cannot compare ids "${a}" and "${b}"`);
+  }
+  return compareIds(left, right);
+}

@@ -1,0 +1,131 @@
+/**
+ * @module One open event stream: a `ReadableStream` of SSE bytes with a
+ * bounded queue, the replay-then-live handoff, and a single teardown path.
+ * It knows nothing of topics' routing or HTTP. Web-only.
+ */
+import { compareIds, type EventId } from "./event_id.ts";
+
+/** Why a subscriber ended. */
+export type EndReason = "cancel" | "overflow" | "drain";
+
+/** Options for {@linkcode Subscriber}. */
+export interface SubscriberOptions {
+  /**
+   * Bytes that may wait for a slow reader. Past it, the stream is cut off so
+   * memory does not grow with a reader that stopped reading.
+   *
+   * @default {262144}
+   */
+  maxQueuedBytes?: number;
+  /** Called once, whatever ends the stream (cancel, overflow or drain). */
+  onEnd?: (subscriber: Subscriber, reason: EndReason) => void;
+}
+
+/** Raised into the stream of a reader that fell too far behind. */
+export class SlowReaderError extends Error {
+  /** Makes the error for a queue that passed `limit` bytes. */
+  constructor(limit: number) {
+    super(`Dropped subscriber: more than ${limit} bytes queued`);
+    this.name = "SlowReaderError";
+  }
+}
+
+/**
+ * A stream of SSE bytes for one client.
+ *
+ * Live events reach it through {@linkcode Subscriber.deliver}. While a replay
+ * is being written, {@linkcode Subscriber.hold} keeps live events aside, and
+ * {@linkcode Subscriber.release} then sends the held ones that come after the
+ * replay, so that nothing is sent twice and nothing is skipped.
+ */
+export class Subscriber {
+  /** The topics this stream follows. */
+  readonly topics: readonly string[];
+  /** The bytes to send as the response body. */
+  readonly stream: ReadableStream<Uint8Array>;
+  readonly #maxQueuedBytes: number;
+  readonly #onEnd: (subscriber: Subscriber, reason: EndReason) => void;
+  #controller: ReadableStreamDefaultController<Uint8Array> | null = null;
+  #ended = false;
+  #held: Array<readonly [EventId, Uint8Array]> | null = null;
+  /** While set, live events at or before this id were already sent: skip them. */
+  #after: EventId | null = null;
+
+  /** Opens the stream; nothing is written until the hub writes. */
+  constructor(topics: readonly string[], options: SubscriberOptions = {}) {
+    this.topics = topics;
+    this.#maxQueuedBytes = options.maxQueuedBytes ?? 256 * 1024;
+    this.#onEnd = options.onEnd ?? (() => {});
+    this.stream = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#controller = controller;
+      },
+      cancel: () => this.#end("cancel"),
+    }, {
+      highWaterMark: this.#maxQueuedBytes,
+      size: (chunk) => chunk.byteLength,
+    });
+  }
+
+  /** Whether the stream has ended. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Queues bytes that carry no id (retry, comments, system and update events). */
+  write(bytes: Uint8Array): void {
+    const controller = this.#controller;
+    if (this.#ended || controller === null) return;
+    controller.enqueue(bytes);
+    if ((controller.desiredSize ?? 0) < 0) {
+      controller.error(new SlowReaderError(this.#maxQueuedBytes));
+      this.#end("overflow");
+    }
+  }
+
+  /** Queues a live event, unless it is held for a replay or was already sent. */
+  deliver(id: EventId, bytes: Uint8Array): void {
+    if (this.#held !== null) {
+      this.#held.push([id, bytes]);
+      return;
+    }
+    if (this.#after !== null) {
+      if (compareIds(id, this.#after) <= 0) return;
+      this.#after = null;
+    }
+    this.write(bytes);
+  }
+
+  /** Starts holding live events while a replay is written. */
+  hold(): void {
+    this.#held ??= [];
+  }
+
+  /**
+   * Ends the hold: sends the held events after `sent` (the last id the client
+   * has, from its Last-Event-ID or the replay), then goes live.
+   */
+  release(sent: EventId | null): void {
+    const held = this.#held ?? [];
+    this.#held = null;
+    this.#after = sent;
+    for (const [id, bytes] of held) this.deliver(id, bytes);
+  }
+
+  /** Sends `last` (e.g. a short `retry:`), then closes the stream cleanly. */
+  end(last?: Uint8Array): void {
+    const controller = this.#controller;
+    if (this.#ended || controller === null) return;
+    if (last !== undefined) controller.enqueue(last);
+    controller.close();
+    this.#end("drain");
+  }
+
+  /** The one teardown path: every way a stream ends goes through here once. */
+  #end(reason: EndReason): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#held = null;
+    this.#onEnd(this, reason);
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * @module CORS: which origins may read herald's responses from a browser.
+ * With `*` any page may (no credentials are ever allowed with it); with a
+ * list, an origin not on it gets no `Access-Control-Allow-Origin`.
+ */
+
+/** Headers a browser may send cross-origin; `Last-Event-ID` is preflighted when long or non-ASCII. */
+export const ALLOWED_HEADERS = "Content-Type, Authorization, Last-Event-ID";
+
+/** Adds the CORS headers for `origin` to `headers`. */
+export function applyCors(
+  headers: Headers,
+  origin: string | null,
+  allowed: "*" | readonly string[],
+): void {
+  if (allowed === "*") {
+    headers.set("access-control-allow-origin", "*");
+    return;
+  }
+  headers.append("vary", "Origin");
+  if (origin !== null && allowed.includes(origin)) {
+    headers.set("access-control-allow-origin", origin);
+  }
+}
+
+/** The answer to a preflight for a route that takes `methods`. */
+export function preflight(methods: readonly string[]): Response {
+  return new Response(null, {
+    status: 204,
+    headers: {
+      "access-control-allow-methods": [...methods, "OPTIONS"].join(", "),
+      "access-control-allow-headers": ALLOWED_HEADERS,
+      "access-control-max-age": "600",
+      "allow": [...methods, "OPTIONS"].join(", "),
+    },
+  });
+}

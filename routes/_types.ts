@@ -1,0 +1,33 @@
+/** @module The types every route file shares: its context and its method table. */
+import type { Config } from "../lib/config.ts";
+import type { Hub } from "../lib/hub.ts";
+import type { Logger } from "../lib/log.ts";
+
+/** Reads a file of the static folder by safe relative path; null when missing. */
+export type ReadAsset = (path: string) => Promise<Uint8Array | null>;
+
+/** What a route handler gets besides the request. */
+export interface RouteContext {
+  /** The request being answered. */
+  readonly request: Request;
+  /** The request's parsed URL. */
+  readonly url: URL;
+  /** The frozen configuration. */
+  readonly config: Config;
+  /** The hub of this isolate. */
+  readonly hub: Hub;
+  /** The static asset reader (an injected port). */
+  readonly readAsset: ReadAsset;
+  /** Where routes log. */
+  readonly logger: Logger;
+}
+
+/** Answers one method of one route. */
+export type RouteHandler = (
+  context: RouteContext,
+) => Response | Promise<Response>;
+
+/** A route file's export: its handlers by HTTP method. */
+export type MethodTable = Readonly<
+  Partial<Record<"GET" | "POST", RouteHandler>>
+>;

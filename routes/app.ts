@@ -1,0 +1,67 @@
+/**
+ * @module The whole app for one isolate: a hub on the given bus and history,
+ * and the fetch handler in front of it. Web-only; main.ts picks the adapters.
+ */
+import type { Bus } from "../lib/bus.ts";
+import type { Config } from "../lib/config.ts";
+import { type EventHistory, MemoryHistory } from "../lib/history.ts";
+import { Hub } from "../lib/hub.ts";
+import { type Logger, silentLogger } from "../lib/log.ts";
+import type { ReadAsset } from "./_types.ts";
+import { createHandler } from "./router.ts";
+
+/** The ports an app runs on. */
+export interface AppDeps {
+  /** Carries events between isolates. */
+  bus: Bus;
+  /** Keeps events for replay. @default {a MemoryHistory sized by the config} */
+  history?: EventHistory;
+  /** Reads static assets. */
+  readAsset: ReadAsset;
+  /** Where the app logs. @default {silentLogger} */
+  logger?: Logger;
+}
+
+/** A running app: its handler, its hub, and how to stop both. */
+export interface App {
+  /** The fetch handler. */
+  readonly fetch: (request: Request) => Promise<Response>;
+  /** The hub behind it. */
+  readonly hub: Hub;
+  /** Ends every stream with a short `retry:` so clients reconnect elsewhere. */
+  drain(retryMs?: number): void;
+  /** Drains, then stops the hub's timers and closes the bus. */
+  close(): Promise<void>;
+}
+
+/** Builds the app of one isolate from its config and ports. */
+export function createApp(config: Config, deps: AppDeps): App {
+  const logger = deps.logger ?? silentLogger;
+  const history = deps.history ?? new MemoryHistory({
+    size: config.historySize,
+    maxBytes: config.historyMaxBytes,
+    horizon: () => deps.bus.horizon(),
+  });
+  const hub = new Hub(deps.bus, history, {
+    heartbeatMs: config.heartbeatMs,
+    updateIntervalMs: config.updateIntervalMs,
+    retryMs: config.retryMs,
+    maxClients: config.maxClients,
+    maxQueuedBytes: config.maxQueuedBytes,
+    logger,
+  });
+  const fetch = createHandler(config, {
+    hub,
+    readAsset: deps.readAsset,
+    logger,
+  });
+  return {
+    fetch,
+    hub,
+    drain: (retryMs) => hub.drain(retryMs),
+    async close() {
+      await hub.close();
+      await deps.bus.close();
+    },
+  };
+}

@@ -1,0 +1,69 @@
+/** @module POST /message: authenticates, reads at most MAX_MESSAGE_BYTES, validates, publishes. */
+import { BusUnavailableError } from "../lib/bus.ts";
+import { MessageError, parseMessage } from "../lib/message.ts";
+import { timingSafeEqual } from "../lib/timing_safe_equal.ts";
+import { BodyTooLargeError, readLimitedBody } from "./_body.ts";
+import { json, jsonError } from "./_responses.ts";
+import type { MethodTable, RouteContext } from "./_types.ts";
+
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json$/i;
+
+function authorized(request: Request, token: string): boolean {
+  const header = request.headers.get("authorization") ?? "";
+  const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
+  // Compared in constant time even when the header is missing or malformed.
+  return timingSafeEqual(match?.[1] ?? "", token) && match !== null;
+}
+
+async function publish(context: RouteContext): Promise<Response> {
+  const { request, config, hub } = context;
+  if (
+    config.publishToken !== null && !authorized(request, config.publishToken)
+  ) {
+    await request.body?.cancel();
+    return jsonError(401, "Cannot publish: missing or wrong bearer token", {
+      "www-authenticate": 'Bearer realm="herald"',
+    });
+  }
+  const type =
+    (request.headers.get("content-type") ?? "").split(";")[0]?.trim() ?? "";
+  if (!JSON_TYPE.test(type)) {
+    await request.body?.cancel();
+    return jsonError(
+      415,
+      "Cannot publish: the body must be JSON (Content-Type: application/json)",
+    );
+  }
+  let text: string;
+  try {
+    const bytes = await readLimitedBody(request, config.maxMessageBytes);
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) {
+      return jsonError(413, error.message);
+    }
+    if (error instanceof TypeError) {
+      return jsonError(400, "Cannot publish: the body is not UTF-8");
+    }
+    throw error;
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return jsonError(400, "Cannot publish: the body is not valid JSON");
+  }
+  try {
+    const event = await hub.publish(parseMessage(body));
+    return json({ id: event.id, topic: event.topic }, { status: 202 });
+  } catch (error) {
+    if (error instanceof MessageError) return jsonError(400, error.message);
+    if (error instanceof BusUnavailableError) {
+      return jsonError(503, error.message, { "retry-after": "1" });
+    }
+    throw error;
+  }
+}
+
+/** The method table of `/message`. */
+export const handlers: MethodTable = { POST: publish };

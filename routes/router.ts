@@ -1,0 +1,110 @@
+/**
+ * @module The router: maps paths to route method tables, and answers for all
+ * routes alike 404, 405 with `Allow`, HEAD (from GET), OPTIONS preflights and
+ * CORS headers. Uses only Web-standard APIs, so it runs on any edge runtime.
+ */
+import type { Config } from "../lib/config.ts";
+import type { Hub } from "../lib/hub.ts";
+import { type Logger, silentLogger } from "../lib/log.ts";
+import { applyCors, preflight } from "./_cors.ts";
+import { jsonError } from "./_responses.ts";
+import type { MethodTable, ReadAsset, RouteContext } from "./_types.ts";
+import { indexHandlers, staticHandlers } from "./client.ts";
+import { handlers as eventsHandlers } from "./events.ts";
+import { handlers as messageHandlers } from "./message.ts";
+import { handlers as statsHandlers } from "./stats.ts";
+
+/** What the handler needs from outside: the hub and the ports. */
+export interface HandlerDeps {
+  /** The hub of this isolate. */
+  hub: Hub;
+  /** Reads static assets (Deno's adapter reads `static/`). */
+  readAsset: ReadAsset;
+  /** Where errors are logged. @default {silentLogger} */
+  logger?: Logger;
+}
+
+const ROUTES: ReadonlyMap<string, MethodTable> = new Map([
+  ["/", indexHandlers],
+  ["/events", eventsHandlers],
+  ["/message", messageHandlers],
+  ["/stats", statsHandlers],
+]);
+
+function find(pathname: string): MethodTable | undefined {
+  return ROUTES.get(pathname) ??
+    (pathname.startsWith("/static/") ? staticHandlers : undefined);
+}
+
+function allowedMethods(table: MethodTable): string[] {
+  const methods = Object.keys(table);
+  if (table.GET !== undefined) methods.push("HEAD");
+  return methods;
+}
+
+async function route(context: RouteContext): Promise<Response> {
+  const { request, url } = context;
+  const table = find(url.pathname);
+  if (table === undefined) return jsonError(404, `Not found: ${url.pathname}`);
+  const method = request.method.toUpperCase();
+  if (method === "OPTIONS") return preflight(allowedMethods(table));
+  const handler = method === "HEAD"
+    ? table.GET
+    : table[method as keyof MethodTable];
+  if (handler === undefined) {
+    await request.body?.cancel();
+    const allow = [...allowedMethods(table), "OPTIONS"].join(", ");
+    return jsonError(
+      405,
+      `Cannot ${method} ${url.pathname}: allowed methods are ${allow}`,
+      {
+        allow,
+      },
+    );
+  }
+  const response = await handler(context);
+  if (method !== "HEAD") return response;
+  await response.body?.cancel();
+  return new Response(null, {
+    status: response.status,
+    headers: response.headers,
+  });
+}
+
+/**
+ * Makes herald's fetch handler: `(Request) => Promise<Response>`, the same
+ * under `Deno.serve`, `deno serve` and any runtime with Web-standard APIs.
+ */
+export function createHandler(
+  config: Config,
+  deps: HandlerDeps,
+): (request: Request) => Promise<Response> {
+  const logger = deps.logger ?? silentLogger;
+  return async function handle(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    let response: Response;
+    try {
+      response = await route({
+        request,
+        url,
+        config,
+        hub: deps.hub,
+        readAsset: deps.readAsset,
+        logger,
+      });
+    } catch (error) {
+      logger.log("error", "Cannot answer request", {
+        method: request.method,
+        path: url.pathname,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      response = jsonError(500, "Internal error");
+    }
+    applyCors(
+      response.headers,
+      request.headers.get("origin"),
+      config.allowedOrigins,
+    );
+    return response;
+  };
+}
