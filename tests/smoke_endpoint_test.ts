@@ -1,0 +1,19 @@
+import assert from "node:assert/strict";
+import { dataOf, SseClient } from "./_sse_client.ts";
+import { startServer } from "./_server.ts";
+
+Deno.test("GET /events sends retry, a welcome, then a published chat event with an id", async () => {
+  await using server = await startServer({ env: { RETRY_MS: "1234" } });
+  await using client = await SseClient.open(`${server.url}/events`);
+  assert.equal(client.response.headers.get("content-type"), "text/event-stream; charset=utf-8");
+  const welcome = await client.next();
+  assert.equal(welcome.event, "system");
+  assert.equal(welcome.id, undefined);
+  assert.deepEqual(client.retries, [1234]);
+  const posted = await server.publish({ message: "hello" });
+  assert.equal(posted.status, 202);
+  const [chat] = await client.collect(1);
+  assert.equal(chat!.event, "chat");
+  assert.equal(chat!.id, posted.json.id);
+  assert.equal(dataOf(chat!).message, "hello");
+});
