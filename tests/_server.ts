@@ -14,7 +14,10 @@ export interface TestServer {
   readonly url: string;
   readonly app: App;
   /** POSTs a message as JSON; returns the response (body already read). */
-  publish(body: unknown, headers?: HeadersInit): Promise<{ status: number; json: Record<string, unknown> }>;
+  publish(
+    body: unknown,
+    headers?: HeadersInit,
+  ): Promise<{ status: number; json: Record<string, unknown> }>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -70,7 +73,11 @@ export function startServer(options: StartOptions = {}): Promise<TestServer> {
 }
 
 /** Resolves when `check()` returns true, polling every 10 ms; rejects after `timeoutMs`. */
-export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5000, what = "condition"): Promise<void> {
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+  what = "condition",
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);

@@ -2,7 +2,10 @@
  * Test helper: a real SSE client over fetch, parsed by an independent
  * spec-compliant parser (npm:eventsource-parser). Every wait has a timeout.
  */
-import { type EventSourceMessage, EventSourceParserStream } from "eventsource-parser/stream";
+import {
+  type EventSourceMessage,
+  EventSourceParserStream,
+} from "eventsource-parser/stream";
 
 /** One parsed event, as a client sees it. */
 export interface SseEvent {
@@ -26,16 +29,23 @@ export class SseClient {
     this.response = response;
     const stream = response.body!
       .pipeThrough(new TextDecoderStream())
-      .pipeThrough(new EventSourceParserStream({ onRetry: (ms) => this.retries.push(ms) }));
+      .pipeThrough(
+        new EventSourceParserStream({ onRetry: (ms) => this.retries.push(ms) }),
+      );
     this.#reader = stream.getReader();
   }
 
   /** Opens `url` and checks that it answered 200 with an event stream. */
-  static async open(url: string | URL, init: RequestInit = {}): Promise<SseClient> {
+  static async open(
+    url: string | URL,
+    init: RequestInit = {},
+  ): Promise<SseClient> {
     const response = await fetch(url, init);
     if (response.status !== 200) {
       const body = await response.text();
-      throw new Error(`Expected 200 from ${url}, got ${response.status}: ${body}`);
+      throw new Error(
+        `Expected 200 from ${url}, got ${response.status}: ${body}`,
+      );
     }
     return new SseClient(response);
   }
@@ -46,19 +56,32 @@ export class SseClient {
     if (buffered !== undefined) return buffered;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`No event within ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`No event within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
     });
     try {
-      const { done, value } = await Promise.race([this.#reader.read(), timeout]);
+      const { done, value } = await Promise.race([
+        this.#reader.read(),
+        timeout,
+      ]);
       if (done) throw new Error("Stream ended");
-      return { event: value.event ?? "message", data: value.data, id: value.id };
+      return {
+        event: value.event ?? "message",
+        data: value.data,
+        id: value.id,
+      };
     } finally {
       clearTimeout(timer);
     }
   }
 
   /** Reads until an event matches `predicate`, returning the ones before it too. */
-  async waitFor(predicate: (event: SseEvent) => boolean, timeoutMs = 5000): Promise<SseEvent[]> {
+  async waitFor(
+    predicate: (event: SseEvent) => boolean,
+    timeoutMs = 5000,
+  ): Promise<SseEvent[]> {
     const deadline = Date.now() + timeoutMs;
     const seen: SseEvent[] = [];
     while (true) {

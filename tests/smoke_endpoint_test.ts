@@ -5,7 +5,10 @@ import { startServer } from "./_server.ts";
 Deno.test("GET /events sends retry, a welcome, then a published chat event with an id", async () => {
   await using server = await startServer({ env: { RETRY_MS: "1234" } });
   await using client = await SseClient.open(`${server.url}/events`);
-  assert.equal(client.response.headers.get("content-type"), "text/event-stream; charset=utf-8");
+  assert.equal(
+    client.response.headers.get("content-type"),
+    "text/event-stream; charset=utf-8",
+  );
   const welcome = await client.next();
   assert.equal(welcome.event, "system");
   assert.equal(welcome.id, undefined);

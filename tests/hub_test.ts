@@ -1,0 +1,224 @@
+import assert from "node:assert/strict";
+import { LocalBus } from "../lib/bus.ts";
+import {
+  type EventHistory,
+  MemoryHistory,
+  type ReplayPlan,
+} from "../lib/history.ts";
+import { Hub, HubClosedError, HubFullError } from "../lib/hub.ts";
+import { readUntil } from "./_stream_text.ts";
+
+function chat(message: string, topic = "chat") {
+  return { message, topic, event: "chat" };
+}
+
+function ids(text: string): string[] {
+  return [...text.matchAll(/^id: (.*)$/gm)].map((m) => m[1]!);
+}
+
+function messages(text: string): string[] {
+  return [...text.matchAll(/^event: chat\nid: .*\ndata: (.*)$/gm)].map((m) =>
+    JSON.parse(m[1]!).message
+  );
+}
+
+Deno.test("Hub.subscribe() with an async history holds live events during the replay: no gap, no duplicate", async () => {
+  const bus = new LocalBus("a");
+  const memory = new MemoryHistory();
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  // A history that answers late, like Redis: everything published meanwhile must be held.
+  const slow: EventHistory = {
+    record: (event) => memory.record(event),
+    replay: async (topics, lastId): Promise<ReplayPlan> => {
+      const plan = memory.replay(topics, lastId);
+      await gate;
+      return plan;
+    },
+  };
+  const hub = new Hub(bus, slow, { heartbeatMs: 0, updateIntervalMs: 0 });
+  try {
+    const first = await hub.publish(chat("m0"));
+    await hub.publish(chat("m1"));
+    await hub.publish(chat("m2"));
+    const reader = hub.subscribe(["chat"], first.id).getReader();
+    // Published while the replay is still being fetched.
+    await hub.publish(chat("m3"));
+    await hub.publish(chat("m4"));
+    release();
+    const text = await readUntil(reader, (t) => messages(t).length >= 4);
+    assert.deepEqual(messages(text), ["m1", "m2", "m3", "m4"]);
+    await hub.publish(chat("m5"));
+    const more = await readUntil(
+      reader,
+      (t) => messages(t).length >= 5,
+      3000,
+      text,
+    );
+    assert.deepEqual(messages(more), ["m1", "m2", "m3", "m4", "m5"]);
+    assert.equal(new Set(ids(more)).size, 5);
+    await reader.cancel();
+  } finally {
+    await hub.close();
+  }
+});
+
+Deno.test("Hub.subscribe() sends retry, reset, welcome, then the replay, in that order", async () => {
+  const hub = new Hub(new LocalBus("a"), new MemoryHistory({ size: 2 }), {
+    heartbeatMs: 0,
+    updateIntervalMs: 0,
+    retryMs: 777,
+  });
+  try {
+    const first = await hub.publish(chat("m0"));
+    for (const m of ["m1", "m2", "m3"]) await hub.publish(chat(m));
+    const reader = hub.subscribe(["chat"], first.id).getReader();
+    const text = await readUntil(reader, (t) => messages(t).length >= 2);
+    assert.match(
+      text,
+      /^retry: 777\n\nevent: reset\ndata: \{"reason":"history-exceeded"/,
+    );
+    assert.ok(text.indexOf("event: reset") < text.indexOf("event: system"));
+    assert.ok(text.indexOf("event: system") < text.indexOf("event: chat"));
+    assert.deepEqual(messages(text), ["m2", "m3"]);
+    await reader.cancel();
+  } finally {
+    await hub.close();
+  }
+});
+
+Deno.test("Hub.subscribe() treats an id far in the future as unknown", async () => {
+  const hub = new Hub(new LocalBus("a"), new MemoryHistory(), {
+    heartbeatMs: 0,
+    updateIntervalMs: 0,
+  });
+  try {
+    const future = `${Date.now() + 3_600_000}-0`;
+    const reader = hub.subscribe(["chat"], future).getReader();
+    const text = await readUntil(reader, (t) => t.includes("event: system"));
+    assert.match(text, /"reason":"unknown-id"/);
+    await hub.publish(chat("live"));
+    const more = await readUntil(
+      reader,
+      (t) => messages(t).length >= 1,
+      3000,
+      text,
+    );
+    assert.deepEqual(messages(more), ["live"]);
+    await reader.cancel();
+  } finally {
+    await hub.close();
+  }
+});
+
+Deno.test("Hub cuts off a subscriber whose queue passes maxQueuedBytes, and others keep receiving", async () => {
+  const hub = new Hub(new LocalBus("a"), new MemoryHistory(), {
+    heartbeatMs: 0,
+    updateIntervalMs: 0,
+    maxQueuedBytes: 4096,
+  });
+  try {
+    const stalled = hub.subscribe(["chat"], null);
+    const reader = hub.subscribe(["chat"], null).getReader();
+    let text = "";
+    for (let i = 0; i < 100; i++) {
+      await hub.publish(chat(`${i}:${"x".repeat(100)}`));
+      text = await readUntil(reader, (t) => messages(t).length > i, 3000, text);
+    }
+    assert.equal(hub.stats().dropped, 1);
+    assert.equal(hub.stats().localClients, 1);
+    await assert.rejects(stalled.getReader().read(), {
+      name: "SlowReaderError",
+    });
+    await reader.cancel();
+  } finally {
+    await hub.close();
+  }
+});
+
+Deno.test("Hub shares one heartbeat timer and one update timer among all streams", async () => {
+  const hub = new Hub(new LocalBus("a"), new MemoryHistory(), {
+    heartbeatMs: 20,
+    updateIntervalMs: 30,
+  });
+  try {
+    const readers = [
+      hub.subscribe(["chat"], null),
+      hub.subscribe(["other"], null),
+    ].map((s) => s.getReader());
+    for (const reader of readers) {
+      const text = await readUntil(
+        reader,
+        (t) => t.includes(": keep-alive\n\n") && t.includes("event: update\n"),
+      );
+      const update = /event: update\ndata: (.*)\n/.exec(text)!;
+      assert.equal(JSON.parse(update[1]!).clients, 2);
+      assert.doesNotMatch(
+        text.slice(text.indexOf("event: update")),
+        /^event: update\nid:/,
+      );
+    }
+    await Promise.all(readers.map((r) => r.cancel()));
+    assert.equal(hub.stats().localClients, 0);
+  } finally {
+    await hub.close();
+  }
+});
+
+Deno.test("Hub.subscribe() throws HubFullError at maxClients and HubClosedError once drained", async () => {
+  const hub = new Hub(new LocalBus("a"), new MemoryHistory(), {
+    heartbeatMs: 0,
+    updateIntervalMs: 0,
+    maxClients: 2,
+  });
+  const streams = [
+    hub.subscribe(["chat"], null),
+    hub.subscribe(["chat"], null),
+  ];
+  assert.throws(() => hub.subscribe(["chat"], null), HubFullError);
+  await streams[0]!.cancel();
+  const third = hub.subscribe(["chat"], null);
+  hub.drain(100);
+  assert.throws(() => hub.subscribe(["chat"], null), HubClosedError);
+  for (const stream of [streams[1]!, third]) {
+    const reader = stream.getReader();
+    const text = await readUntil(
+      reader,
+      (t) => (t.match(/retry: /g) ?? []).length >= 2,
+    );
+    assert.equal(
+      (await reader.read()).done,
+      true,
+      "the stream ends after the last retry",
+    );
+    const retry = Number(/retry: (\d+)\n\n$/.exec(text)![1]);
+    assert.ok(retry >= 100 && retry < 200, `retry ${retry}`);
+  }
+  assert.equal(hub.stats().localClients, 0);
+  await hub.close();
+});
+
+Deno.test("Hub delivers a topic's events only to streams that follow it", async () => {
+  const hub = new Hub(new LocalBus("a"), new MemoryHistory(), {
+    heartbeatMs: 0,
+    updateIntervalMs: 0,
+  });
+  try {
+    const a = hub.subscribe(["a"], null).getReader();
+    const ab = hub.subscribe(["a", "b"], null).getReader();
+    await hub.publish(chat("to-b", "b"));
+    await hub.publish(chat("to-a", "a"));
+    assert.deepEqual(
+      messages(await readUntil(ab, (t) => messages(t).length >= 2)),
+      ["to-b", "to-a"],
+    );
+    assert.deepEqual(
+      messages(await readUntil(a, (t) => messages(t).length >= 1)),
+      ["to-a"],
+    );
+    await a.cancel();
+    await ab.cancel();
+  } finally {
+    await hub.close();
+  }
+});
