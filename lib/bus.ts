@@ -44,6 +44,8 @@ export interface Presence {
  * - Presence sums the client counts that isolates report.
  */
 export interface Bus {
+  /** This isolate's name on the bus, when it has one (shown in welcomes and stats). */
+  readonly node?: string;
   /** Gives the draft an id and carries it to every isolate. */
   publish(draft: EventDraft): Promise<HubEvent>;
   /** Calls `listener` with every event in id order; returns the unsubscribe function. */
@@ -105,6 +107,11 @@ export class LocalBus implements Bus {
   constructor(node: string = randomNodeName()) {
     this.#clock = new HybridClock(node);
     this.#horizon = formatId(this.#clock.next());
+  }
+
+  /** This isolate's name, as written in its ids. */
+  get node(): string {
+    return this.#clock.node;
   }
 
   /** Gives the draft an id and delivers it to every listener. */

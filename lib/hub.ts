@@ -43,6 +43,8 @@ export interface HubStats {
   readonly events: number;
   /** Streams this isolate cut off because their reader fell behind. */
   readonly dropped: number;
+  /** The name of the isolate that answered, when the bus has one. */
+  readonly isolate: string | null;
 }
 
 /** Raised by {@linkcode Hub.subscribe} when this isolate holds `maxClients` streams. */
@@ -206,6 +208,7 @@ export class Hub {
       localClients: this.#subscribers.size,
       events: this.#events,
       dropped: this.#dropped,
+      isolate: this.#bus.node ?? null,
     };
   }
 
@@ -277,6 +280,7 @@ export class Hub {
           ? `Connected to herald; replaying ${replayed} missed events`
           : "Connected to herald",
         topics,
+        isolate: this.#bus.node ?? null,
         timestamp: new Date(this.#now()).toISOString(),
       }),
     }));

@@ -76,7 +76,7 @@ export class Subscriber {
   write(bytes: Uint8Array): void {
     const controller = this.#controller;
     if (this.#ended || controller === null) return;
-    controller.enqueue(bytes);
+    if (!this.#enqueue(controller, bytes)) return;
     if ((controller.desiredSize ?? 0) < 0) {
       controller.error(new SlowReaderError(this.#maxQueuedBytes));
       this.#end("overflow");
@@ -116,9 +116,31 @@ export class Subscriber {
   end(last?: Uint8Array): void {
     const controller = this.#controller;
     if (this.#ended || controller === null) return;
-    if (last !== undefined) controller.enqueue(last);
-    controller.close();
+    if (last === undefined || this.#enqueue(controller, last)) {
+      try {
+        controller.close();
+      } catch {
+        // The runtime closed it first (the socket went away): nothing to flush.
+      }
+    }
     this.#end("drain");
+  }
+
+  /**
+   * Enqueues, or ends the subscriber when the runtime has already closed the
+   * stream (a socket that went away before `cancel()` reached us).
+   */
+  #enqueue(
+    controller: ReadableStreamDefaultController<Uint8Array>,
+    bytes: Uint8Array,
+  ): boolean {
+    try {
+      controller.enqueue(bytes);
+      return true;
+    } catch {
+      this.#end("cancel");
+      return false;
+    }
   }
 
   /** The one teardown path: every way a stream ends goes through here once. */

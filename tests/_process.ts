@@ -1,0 +1,135 @@
+/**
+ * Test helper: herald as a real process, the way `deno task start` runs it
+ * (`deno serve main.ts`, with `--parallel` and DENO_JOBS when asked).
+ */
+
+/** A free loopback port (listen on 0, close, reuse the number). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/** A running herald process. */
+export interface HeraldProcess {
+  readonly url: string;
+  readonly port: number;
+  readonly child: Deno.ChildProcess;
+  /** Everything the process printed so far (stdout and stderr). */
+  output(): string;
+  /** Sends `signal` and waits for the exit status (SIGKILL after `timeoutMs`). */
+  stop(signal?: Deno.Signal, timeoutMs?: number): Promise<Deno.CommandStatus>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Options for {@linkcode startHerald}. */
+export interface HeraldProcessOptions {
+  /** Isolates (`deno serve --parallel` with DENO_JOBS); 1 runs a single isolate. */
+  jobs?: number;
+  /** Environment for the process (timers default to off). */
+  env?: Record<string, string>;
+  /** Port to listen on. @default {a free port} */
+  port?: number;
+}
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** Starts herald and waits until it answers GET /stats (with every isolate counted). */
+export async function startHerald(
+  options: HeraldProcessOptions = {},
+): Promise<HeraldProcess> {
+  const jobs = options.jobs ?? 1;
+  const port = options.port ?? freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "serve",
+      ...(jobs > 1 ? ["--parallel"] : []),
+      "--allow-net",
+      "--allow-env",
+      "--allow-read=.",
+      MAIN,
+    ],
+    cwd: new URL("..", import.meta.url).pathname,
+    env: {
+      DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}`,
+      DENO_JOBS: String(jobs),
+      NO_COLOR: "1",
+      UPDATE_INTERVAL_MS: "0",
+      HEARTBEAT_MS: "0",
+      ...options.env,
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let output = "";
+  const decoder = new TextDecoder();
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) {
+      output += decoder.decode(chunk, { stream: true });
+    }
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  const url = `http://127.0.0.1:${port}`;
+  let exited: Deno.CommandStatus | null = null;
+  const status = child.status.then((s) => (exited = s));
+  const stop = async (signal: Deno.Signal = "SIGTERM", timeoutMs = 5000) => {
+    if (exited === null) {
+      try {
+        child.kill(signal);
+      } catch { /* gone */ }
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* gone */ }
+      }, timeoutMs);
+      await status;
+      clearTimeout(timer);
+    }
+    await pumps;
+    return exited!;
+  };
+  const process: HeraldProcess = {
+    url,
+    port,
+    child,
+    output: () => output,
+    stop,
+    async [Symbol.asyncDispose]() {
+      await stop("SIGKILL");
+    },
+  };
+  // Every isolate must answer, not just know of the others: an isolate joins
+  // the bus before its listener is up. Fresh connections reach any of them.
+  const seen = new Set<string>();
+  const probe = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+  const deadline = Date.now() + 15_000;
+  try {
+    while (true) {
+      if (exited !== null) {
+        await pumps;
+        throw new Error(
+          `herald exited early (${
+            (exited as Deno.CommandStatus).code
+          }): ${output}`,
+        );
+      }
+      try {
+        const response = await fetch(`${url}/stats`, { client: probe });
+        seen.add(String((await response.json()).isolate));
+        if (seen.size >= jobs) return process;
+        continue;
+      } catch { /* not up yet */ }
+      if (Date.now() > deadline) {
+        await stop("SIGKILL");
+        throw new Error(
+          `herald did not start (${seen.size} of ${jobs} isolates answered): ${output}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    probe.close();
+  }
+}
