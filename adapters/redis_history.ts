@@ -1,0 +1,141 @@
+/**
+ * @module Replay from Redis: the events after a Last-Event-ID come from the
+ * topic streams that every publish appends to (see redis_bus.ts), so any
+ * herald process can replay what any other published, and history outlives
+ * the processes. One Lua script reads every asked topic atomically.
+ */
+import type { Redis } from "ioredis";
+import { BusUnavailableError, type HubEvent } from "../lib/bus.ts";
+import { compareIds, type EventId, parseId } from "../lib/event_id.ts";
+import type { EventHistory, ReplayPlan } from "../lib/history.ts";
+import { LUA_LAST_ID } from "./redis_bus.ts";
+import { RedisScript } from "./redis_connection.ts";
+import type { RedisKeys } from "./redis_keys.ts";
+
+/**
+ * KEYS: the topic streams; ARGV: the first id after Last-Event-ID, events
+ * kept per topic. For each topic returns `{floor, entries}`: `floor` is the
+ * newest id of the topic that is not retained (the `p` of the oldest entry
+ * left, or the last id of an emptied stream), `entries` the newest `size`
+ * entries from the start id, newest first. When more are there, the oldest
+ * extra one becomes the floor: herald keeps exactly `size` per topic.
+ */
+const REPLAY = new RedisScript(`
+${LUA_LAST_ID}
+local size = tonumber(ARGV[2])
+local plans = {}
+for i, key in ipairs(KEYS) do
+  local floor = '0-0'
+  local oldest = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)
+  if #oldest > 0 then
+    local fields = oldest[1][2]
+    for j = 1, #fields, 2 do
+      if fields[j] == 'p' then floor = fields[j + 1] end
+    end
+  else
+    floor = last_id(key)
+  end
+  local entries = {}
+  if size > 0 then
+    entries = redis.call('XREVRANGE', key, '+', ARGV[1], 'COUNT', size + 1)
+    if #entries > size then
+      floor = entries[#entries][1]
+      entries[#entries] = nil
+    end
+  end
+  plans[i] = {floor, entries}
+end
+return plans
+`);
+
+type TopicPlan = [floor: string, entries: [string, string[]][]];
+
+/** Options for {@linkcode RedisHistory}. */
+export interface RedisHistoryOptions {
+  /** The keys of this hub. */
+  keys: RedisKeys;
+  /** Events kept per topic (as the bus trims them); 0 keeps none. */
+  size: number;
+}
+
+/** The first Redis id after `id`: XRANGE starts are inclusive. */
+function nextId(id: EventId): string {
+  // Redis ids have no node part: "5-3" sorts before "5-3-node", so the
+  // first Redis id after either is "5-4".
+  return `${id.ms}-${id.seq + 1}`;
+}
+
+/** Replays events from the topic streams in Redis. */
+export class RedisHistory implements EventHistory {
+  readonly #client: Redis;
+  readonly #options: RedisHistoryOptions;
+
+  /** Reads history through `client` (the bus's writer connection). */
+  constructor(client: Redis, options: RedisHistoryOptions) {
+    this.#client = client;
+    this.#options = options;
+  }
+
+  /** Nothing to do: the publish script already stored the event. */
+  record(_event: HubEvent): void {}
+
+  /**
+   * The retained events after `lastId` on `topics`, merged in id order, and
+   * the topics that lost events after it. An id that does not parse gets a
+   * reset and no events.
+   *
+   * @throws {BusUnavailableError} when Redis does not answer.
+   */
+  async replay(topics: readonly string[], lastId: string): Promise<ReplayPlan> {
+    const unique = [...new Set(topics)];
+    const from = parseId(lastId);
+    if (from === null) {
+      return { events: [], reset: { reason: "unknown-id", topics: unique } };
+    }
+    if (unique.length === 0) return { events: [], reset: null };
+    const { keys, size } = this.#options;
+    let plans: TopicPlan[];
+    try {
+      plans = await REPLAY.run(
+        this.#client,
+        unique.map((topic) => keys.topic(topic)),
+        [nextId(from), size],
+      ) as TopicPlan[];
+    } catch (error) {
+      throw new BusUnavailableError(
+        `Cannot replay: Redis is unavailable (${(error as Error).message})`,
+        { cause: error },
+      );
+    }
+    const found: { id: EventId; event: HubEvent }[] = [];
+    const lost: string[] = [];
+    unique.forEach((topic, i) => {
+      const [floor, entries] = plans[i] ?? ["0-0", []];
+      const floorId = parseId(floor);
+      if (floorId !== null && compareIds(from, floorId) < 0) lost.push(topic);
+      for (const [id, list] of entries) {
+        const parsed = parseId(id);
+        if (parsed === null) continue;
+        found.push({ id: parsed, event: toEvent(topic, id, list) });
+      }
+    });
+    found.sort((a, b) => compareIds(a.id, b.id));
+    return {
+      events: found.map((entry) => entry.event),
+      reset: lost.length > 0
+        ? { reason: "history-exceeded", topics: lost }
+        : null,
+    };
+  }
+}
+
+/** Makes a HubEvent from a topic stream entry (`[name, value, ...]`). */
+function toEvent(topic: string, id: string, list: readonly string[]): HubEvent {
+  let event = "";
+  let data = "";
+  for (let i = 0; i + 1 < list.length; i += 2) {
+    if (list[i] === "e") event = list[i + 1] as string;
+    else if (list[i] === "d") data = list[i + 1] as string;
+  }
+  return { topic, event, data, id };
+}

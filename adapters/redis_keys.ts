@@ -1,0 +1,30 @@
+/**
+ * @module The Redis keys herald uses, all under one prefix so that several
+ * hubs (or test runs) can share a Redis:
+ * - `<prefix>log`: the global stream every event goes to first; its ids are
+ *   herald's event ids and its order is the hub's order.
+ * - `<prefix>topic:<topic>`: the last HISTORY_SIZE events of one topic, under
+ *   the same ids as in the log, for replay.
+ * - `<prefix>presence`: a hash of process name to `<clients>:<expires at>`.
+ */
+
+/** Names the keys of one hub. */
+export class RedisKeys {
+  /** The global log stream. */
+  readonly log: string;
+  /** The presence hash. */
+  readonly presence: string;
+  readonly #prefix: string;
+
+  /** Keys under `prefix`, e.g. "herald:". */
+  constructor(prefix: string) {
+    this.#prefix = prefix;
+    this.log = `${prefix}log`;
+    this.presence = `${prefix}presence`;
+  }
+
+  /** The stream that keeps `topic`'s history. */
+  topic(topic: string): string {
+    return `${this.#prefix}topic:${topic}`;
+  }
+}

@@ -1,0 +1,595 @@
+/**
+ * The Redis engine against a real redis-server (tests/_redis.ts): two
+ * engines on one Redis stand for two herald processes.
+ */
+import assert from "node:assert/strict";
+import {
+  connectRedisEngine,
+  type RedisEngine,
+  type RedisEngineOptions,
+} from "../adapters/redis_engine.ts";
+import { BusUnavailableError, type HubEvent } from "../lib/bus.ts";
+import { compareIds, parseId } from "../lib/event_id.ts";
+import type { Logger } from "../lib/log.ts";
+import { type RedisServer, startRedis } from "./_redis.ts";
+
+type TestEngine = RedisEngine & AsyncDisposable;
+
+/** Fast timings for tests; every engine of a test shares `keyPrefix`. */
+async function open(
+  redis: RedisServer,
+  options: Partial<RedisEngineOptions> = {},
+): Promise<TestEngine> {
+  const engine = await connectRedisEngine(redis.url, {
+    historySize: 100,
+    keyPrefix: "test:",
+    connectTimeoutMs: 2000,
+    commandTimeoutMs: 500,
+    blockMs: 500,
+    presenceIntervalMs: 50,
+    presenceTtlMs: 1000,
+    ...options,
+  });
+  return { ...engine, [Symbol.asyncDispose]: () => engine.close() };
+}
+
+/** Collects what a bus delivers; `waitFor(n)` resolves once n arrived. */
+function collect(engine: RedisEngine) {
+  const events: HubEvent[] = [];
+  let wanted = Infinity;
+  let done: () => void = () => {};
+  engine.bus.subscribe((event) => {
+    events.push(event);
+    if (events.length >= wanted) done();
+  });
+  return {
+    events,
+    async waitFor(count: number, timeoutMs = 5000): Promise<HubEvent[]> {
+      if (events.length < count) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await new Promise<void>((resolve, reject) => {
+          wanted = count;
+          done = resolve;
+          timer = setTimeout(
+            () =>
+              reject(
+                new Error(
+                  `Timed out: ${events.length} of ${count} events after ${timeoutMs} ms`,
+                ),
+              ),
+            timeoutMs,
+          );
+        }).finally(() => clearTimeout(timer));
+      }
+      return events;
+    },
+  };
+}
+
+/** Polls `check` every 10 ms until it holds, for at most `timeoutMs`. */
+async function waitUntil(
+  what: string,
+  check: () => boolean,
+  timeoutMs = 5000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+function assertIncreasing(events: readonly HubEvent[]): void {
+  for (let i = 1; i < events.length; i++) {
+    const previous = parseId(events[i - 1]!.id)!;
+    const current = parseId(events[i]!.id)!;
+    assert.ok(
+      compareIds(previous, current) < 0,
+      `ids increase: ${events[i - 1]!.id} then ${events[i]!.id}`,
+    );
+  }
+}
+
+function draft(topic: string, data: string) {
+  return { topic, event: "chat", data };
+}
+
+function memoryLogger() {
+  const lines: { level: string; message: string; error?: unknown }[] = [];
+  const logger: Logger = {
+    log(level, message, fields) {
+      lines.push({ level, message, error: fields?.error });
+    },
+  };
+  return { lines, logger };
+}
+
+Deno.test("connectRedisEngine() fails with a clear message when nothing listens", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  const started = performance.now();
+  await assert.rejects(
+    connectRedisEngine(`redis://127.0.0.1:${port}`, { historySize: 10 }),
+    (error: Error) => {
+      assert.match(
+        error.message,
+        new RegExp(
+          `^Cannot connect to Redis at redis://127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`,
+        ),
+      );
+      return true;
+    },
+  );
+  assert.ok(performance.now() - started < 2000, "fails at once");
+});
+
+Deno.test("connectRedisEngine() gives up after connectTimeoutMs when Redis does not answer", async () => {
+  // Accepts connections and never answers, like a frozen server.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) accepted.push(conn);
+  })();
+  try {
+    const started = performance.now();
+    await assert.rejects(
+      connectRedisEngine(`redis://:secret@127.0.0.1:${listener.addr.port}`, {
+        historySize: 10,
+        connectTimeoutMs: 300,
+      }),
+      (error: Error) => {
+        assert.match(
+          error.message,
+          /^Cannot connect to Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/?: /,
+        );
+        assert.doesNotMatch(error.message, /secret/);
+        return true;
+      },
+    );
+    const elapsed = performance.now() - started;
+    assert.ok(elapsed < 1500, `bounded start-up (${Math.round(elapsed)} ms)`);
+  } finally {
+    listener.close();
+    await accepting.catch(() => {});
+    for (const conn of accepted) {
+      try {
+        conn.close();
+      } catch {
+        // Closed by the client already.
+      }
+    }
+  }
+});
+
+Deno.test("connectRedisEngine() rejects a URL that is not redis://", async () => {
+  await assert.rejects(
+    connectRedisEngine("http://127.0.0.1:6379", { historySize: 10 }),
+    /^Error: Cannot connect to Redis at http:\/\/127\.0\.0\.1:6379\/: the scheme must be redis: or rediss:$/,
+  );
+});
+
+Deno.test("RedisBus.publish() resolves with the Redis id; both processes get every event once, in order", async () => {
+  await using redis = await startRedis();
+  await using a = await open(redis, { node: "a" });
+  await using b = await open(redis, { node: "b" });
+  const seenA = collect(a);
+  const seenB = collect(b);
+  const published: HubEvent[] = [];
+  for (let i = 0; i < 3; i++) {
+    published.push(await a.bus.publish(draft("chat", `"a${i}"`)));
+    published.push(await b.bus.publish(draft("news", `"b${i}"`)));
+  }
+  for (const event of published) assert.match(event.id, /^\d+-\d+$/);
+  assert.deepEqual(await seenA.waitFor(6), published);
+  assert.deepEqual(await seenB.waitFor(6), published);
+  assertIncreasing(published);
+});
+
+Deno.test("RedisBus concurrent publishes from two processes: one sequence, exactly once, increasing", async () => {
+  await using redis = await startRedis();
+  await using a = await open(redis, { node: "a" });
+  await using b = await open(redis, { node: "b" });
+  const seenA = collect(a);
+  const seenB = collect(b);
+  const topics = ["chat", "news", "sport"];
+  const count = 300;
+  const published = await Promise.all(
+    Array.from({ length: count }, (_, i) => {
+      const engine = i % 2 === 0 ? a : b;
+      return engine.bus.publish(draft(topics[i % 3]!, JSON.stringify(i)));
+    }),
+  );
+  const listA = await seenA.waitFor(count);
+  const listB = await seenB.waitFor(count);
+  assert.equal(listA.length, count);
+  assert.deepEqual(listB, listA, "same sequence on both");
+  assertIncreasing(listA);
+  assert.equal(
+    new Set(listA.map((e) => e.id)).size,
+    count,
+    "ids unique across topics",
+  );
+  assert.deepEqual(
+    new Set(listA.map((e) => e.id)),
+    new Set(published.map((e) => e.id)),
+    "exactly the published events",
+  );
+  const byId = new Map(published.map((e) => [e.id, e]));
+  for (const event of listA) assert.deepEqual(event, byId.get(event.id));
+});
+
+Deno.test("RedisHistory.replay() merges topics in id order after an exclusive id", async () => {
+  await using redis = await startRedis();
+  await using a = await open(redis, { node: "a" });
+  await using b = await open(redis, { node: "b" });
+  const a1 = await a.bus.publish(draft("a", "1"));
+  const b1 = await b.bus.publish(draft("b", "1"));
+  const a2 = await a.bus.publish(draft("a", "2"));
+  const c1 = await b.bus.publish(draft("c", "1"));
+  const b2 = await a.bus.publish(draft("b", "2"));
+
+  assert.deepEqual(await b.history.replay(["a", "b"], a1.id), {
+    events: [b1, a2, b2],
+    reset: null,
+  });
+  assert.deepEqual(await a.history.replay(["b", "a", "c"], "0-0"), {
+    events: [a1, b1, a2, c1, b2],
+    reset: null,
+  });
+  // A herald id with a node part sorts after the Redis id it extends.
+  assert.deepEqual(await a.history.replay(["a", "b"], `${b1.id}-zz`), {
+    events: [a2, b2],
+    reset: null,
+  });
+  assert.deepEqual(await a.history.replay(["a", "b", "c"], b2.id), {
+    events: [],
+    reset: null,
+  });
+  assert.deepEqual(await a.history.replay(["never"], "0-0"), {
+    events: [],
+    reset: null,
+  });
+  assert.deepEqual(await a.history.replay([], a1.id), {
+    events: [],
+    reset: null,
+  });
+});
+
+Deno.test("RedisHistory.replay() keeps historySize events per topic and reports the rest lost", async () => {
+  await using redis = await startRedis();
+  await using engine = await open(redis, { historySize: 2 });
+  const t: HubEvent[] = [];
+  for (let i = 0; i < 5; i++) {
+    t.push(await engine.bus.publish(draft("t", `${i}`)));
+  }
+  const u = await engine.bus.publish(draft("u", "0"));
+
+  assert.deepEqual(await engine.history.replay(["t", "u"], t[0]!.id), {
+    events: [t[3], t[4], u],
+    reset: { reason: "history-exceeded", topics: ["t"] },
+  });
+  assert.deepEqual(await engine.history.replay(["t"], t[2]!.id), {
+    events: [t[3], t[4]],
+    reset: null,
+  });
+});
+
+Deno.test("RedisHistory.replay() is exact about what trimming removed", async () => {
+  await using redis = await startRedis();
+  await using engine = await open(redis, { historySize: 100 });
+  const t: HubEvent[] = [];
+  for (let i = 0; i < 10; i++) {
+    t.push(await engine.bus.publish(draft("t", `${i}`)));
+  }
+  // Exact trimming, as XADD MAXLEN ~ does by whole nodes on a busy topic.
+  assert.equal(await redis.cli("XTRIM", "test:topic:t", "MAXLEN", "5"), "5");
+
+  assert.deepEqual(await engine.history.replay(["t"], t[4]!.id), {
+    events: t.slice(5),
+    reset: null,
+  }, "the newest trimmed event was seen: nothing lost");
+  assert.deepEqual(await engine.history.replay(["t"], t[3]!.id), {
+    events: t.slice(5),
+    reset: { reason: "history-exceeded", topics: ["t"] },
+  }, "one trimmed event was not seen");
+});
+
+Deno.test("RedisHistory.replay() with historySize 0 keeps nothing and says so", async () => {
+  await using redis = await startRedis();
+  await using engine = await open(redis, { historySize: 0 });
+  const before = await engine.bus.publish(draft("t", "0"));
+  const last = await engine.bus.publish(draft("t", "1"));
+  assert.equal(await redis.cli("XLEN", "test:topic:t"), "0");
+  assert.deepEqual(await engine.history.replay(["t"], before.id), {
+    events: [],
+    reset: { reason: "history-exceeded", topics: ["t"] },
+  });
+  assert.deepEqual(await engine.history.replay(["t"], last.id), {
+    events: [],
+    reset: null,
+  });
+});
+
+Deno.test("RedisHistory.replay() answers unknown-id with no events when the id does not parse", async () => {
+  await using redis = await startRedis();
+  await using engine = await open(redis);
+  await engine.bus.publish(draft("chat", "1"));
+  for (const id of ["abc", "", "1-2-3-4", "-1-0", "1-0-UPPER"]) {
+    assert.deepEqual(await engine.history.replay(["chat", "news"], id), {
+      events: [],
+      reset: { reason: "unknown-id", topics: ["chat", "news"] },
+    }, id);
+  }
+});
+
+Deno.test("RedisHistory.replay() outlives the process that published", async () => {
+  await using redis = await startRedis();
+  const published: HubEvent[] = [];
+  {
+    await using first = await open(redis, { node: "first" });
+    for (let i = 0; i < 3; i++) {
+      published.push(await first.bus.publish(draft("chat", `${i}`)));
+    }
+  }
+  await using second = await open(redis, { node: "second" });
+  assert.deepEqual(await second.history.replay(["chat"], published[0]!.id), {
+    events: published.slice(1),
+    reset: null,
+  });
+  assert.equal(second.bus.horizon(), "0-0");
+});
+
+Deno.test("RedisBus.publish() rejects with BusUnavailableError at once when Redis is killed", async () => {
+  await using redis = await startRedis();
+  await using engine = await open(redis);
+  const seen = collect(engine);
+  await engine.bus.publish(draft("chat", "before"));
+  await seen.waitFor(1);
+  await redis.kill();
+  const started = performance.now();
+  await assert.rejects(
+    engine.bus.publish(draft("chat", "lost")),
+    (error: Error) => {
+      assert.ok(error instanceof BusUnavailableError);
+      assert.match(error.message, /^Cannot publish: Redis is unavailable \(/);
+      return true;
+    },
+  );
+  assert.ok(performance.now() - started < 1000, "rejects without waiting");
+  await assert.rejects(
+    (async () => await engine.history.replay(["chat"], "0-0"))(),
+    BusUnavailableError,
+  );
+  assert.equal(
+    seen.events.length,
+    1,
+    "nothing delivered that Redis did not take",
+  );
+});
+
+Deno.test("RedisBus.publish() rejects within commandTimeoutMs when Redis freezes, then works again", async () => {
+  await using redis = await startRedis();
+  await using engine = await open(redis, { commandTimeoutMs: 300 });
+  const seen = collect(engine);
+  await engine.bus.publish(draft("chat", "0"));
+  redis.pause();
+  try {
+    const started = performance.now();
+    await assert.rejects(
+      engine.bus.publish(draft("chat", "1")),
+      BusUnavailableError,
+    );
+    const elapsed = performance.now() - started;
+    assert.ok(elapsed < 1000, `bounded (${Math.round(elapsed)} ms)`);
+  } finally {
+    redis.resume();
+  }
+  const after = await engine.bus.publish(draft("chat", "2"));
+  const events = await seen.waitFor(3);
+  // The timed-out publish reached Redis once it woke: it is delivered once,
+  // in order, under its own id (a 503 after a timeout is not a proof of loss).
+  assert.deepEqual(events.map((e) => e.data), ["0", "1", "2"]);
+  assert.equal(events[2]!.id, after.id);
+  assertIncreasing(events);
+});
+
+Deno.test("RedisBus resumes after a Redis crash and restart: no loss, no duplicate", async () => {
+  await using redis = await startRedis({ persistence: true });
+  await using a = await open(redis, { node: "a" });
+  await using b = await open(redis, { node: "b" });
+  const seenB = collect(b);
+  // Redis dies the moment a's reader delivers the first event of a burst of
+  // concurrent publishes: some are taken, some refused, some perhaps taken
+  // without an answer. (Catching up on unread events is the next test.)
+  let killed: Promise<void> | null = null;
+  a.bus.subscribe(() => {
+    if (killed !== null) return;
+    killed = redis.kill();
+  });
+  const seenA = collect(a);
+  const burst = await Promise.allSettled(
+    Array.from({ length: 50 }, (_, i) => b.bus.publish(draft("chat", `${i}`))),
+  );
+  await waitUntil("the crash", () => killed !== null);
+  await killed;
+  await redis.start();
+  // ioredis reconnects by itself: publishes fail (503) until it has.
+  const after: HubEvent[] = [];
+  const deadline = Date.now() + 5000;
+  while (after.length < 10) {
+    try {
+      after.push(await a.bus.publish(draft("chat", `after${after.length}`)));
+    } catch (error) {
+      assert.ok(error instanceof BusUnavailableError);
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+  // What Redis holds is the truth: every accepted publish, and perhaps some
+  // whose answer was lost in the crash.
+  const truth = (await a.history.replay(["chat"], "0-0")).events;
+  const accepted = burst.flatMap((r) =>
+    r.status === "fulfilled" ? [r.value] : []
+  );
+  for (const event of [...accepted, ...after]) {
+    assert.ok(truth.some((e) => e.id === event.id), `${event.id} kept`);
+  }
+  assert.deepEqual(
+    await seenA.waitFor(truth.length),
+    truth,
+    "a: every event once, in order",
+  );
+  assert.deepEqual(
+    await seenB.waitFor(truth.length),
+    truth,
+    "b: every event once, in order",
+  );
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(seenA.events.length, truth.length, "a: no duplicate");
+  assert.equal(seenB.events.length, truth.length, "b: no duplicate");
+});
+
+Deno.test("RedisBus reader resumes from its last id when its connection is cut", async () => {
+  await using redis = await startRedis();
+  await using a = await open(redis, { node: "a" });
+  await using b = await open(redis, { node: "b" });
+  const seenA = collect(a);
+  /** The CLIENT LIST id of a's reader connection, once it is connected. */
+  async function readerId(other?: string): Promise<string> {
+    const deadline = Date.now() + 3000;
+    while (Date.now() < deadline) {
+      const clients = await redis.cli("CLIENT", "LIST");
+      const line = clients.split("\n").find((l) =>
+        l.includes("name=herald:a:reader")
+      );
+      const id = line?.match(/\bid=(\d+)/)?.[1];
+      if (id !== undefined && id !== other) return id;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new Error("Timed out waiting for a's reader to connect");
+  }
+  let cutting = true;
+  const publishing = (async () => {
+    const published: HubEvent[] = [];
+    while (cutting || published.length < 100) {
+      published.push(await b.bus.publish(draft("chat", `${published.length}`)));
+    }
+    return published;
+  })();
+  try {
+    // Cut a's reader three times while b publishes; it reconnects each time.
+    let id = await readerId();
+    for (let i = 0; i < 3; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await redis.cli("CLIENT", "KILL", "ID", id);
+      id = await readerId(id);
+    }
+  } finally {
+    cutting = false;
+  }
+  const published = await publishing;
+  assert.deepEqual(await seenA.waitFor(published.length), published);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(
+    seenA.events.length,
+    published.length,
+    "no duplicate after the cuts",
+  );
+});
+
+Deno.test("RedisBus reports events the log lost before this process read them", async () => {
+  await using redis = await startRedis();
+  const { lines, logger } = memoryLogger();
+  await using engine = await open(redis, { logger });
+  const seen = collect(engine);
+  const first = await engine.bus.publish(draft("chat", "0"));
+  await seen.waitFor(1);
+  // An entry whose predecessor is not the last one read: events in between are gone.
+  await redis.cli(
+    "XADD",
+    "test:log",
+    "*",
+    "t",
+    "chat",
+    "e",
+    "chat",
+    "d",
+    "x",
+    "p",
+    "1-1",
+  );
+  await seen.waitFor(2);
+  assert.notEqual(seen.events[1]!.id, first.id);
+  assert.ok(
+    lines.some((line) =>
+      line.level === "warn" &&
+      String(line.error).startsWith(
+        "Cannot deliver every event: the Redis log lost the events between",
+      )
+    ),
+    JSON.stringify(lines),
+  );
+});
+
+Deno.test("RedisBus.presence() sums clients and processes over every engine", async () => {
+  await using redis = await startRedis();
+  await using a = await open(redis, { node: "a" });
+  {
+    await using b = await open(redis, { node: "b" });
+    a.bus.reportClients(3);
+    b.bus.reportClients(4);
+    await waitUntil("a sees 7 clients", () => a.bus.presence().clients === 7);
+    await waitUntil("b sees 7 clients", () => b.bus.presence().clients === 7);
+    assert.deepEqual(a.bus.presence(), { clients: 7, isolates: 2 });
+    assert.deepEqual(b.bus.presence(), { clients: 7, isolates: 2 });
+    a.bus.reportClients(5);
+    assert.equal(
+      a.bus.presence().clients,
+      9,
+      "this process's own count is current",
+    );
+  }
+  await waitUntil("b gone", () => a.bus.presence().isolates === 1);
+  assert.deepEqual(a.bus.presence(), { clients: 5, isolates: 1 });
+});
+
+Deno.test("RedisBus.presence() forgets other processes when Redis is gone", async () => {
+  await using redis = await startRedis();
+  await using a = await open(redis, { node: "a", presenceTtlMs: 300 });
+  await using b = await open(redis, { node: "b", presenceTtlMs: 300 });
+  b.bus.reportClients(2);
+  a.bus.reportClients(1);
+  await waitUntil("a sees b", () => a.bus.presence().clients === 3);
+  await redis.kill();
+  await waitUntil("a alone", () => a.bus.presence().isolates === 1, 2000);
+  assert.deepEqual(a.bus.presence(), { clients: 1, isolates: 1 });
+});
+
+Deno.test("RedisEngine.close() is prompt and clean while Redis is down", async () => {
+  await using redis = await startRedis();
+  const engine = await open(redis);
+  await redis.kill();
+  const started = performance.now();
+  await engine.close();
+  await engine.close();
+  assert.ok(performance.now() - started < 1500, "bounded close");
+  await assert.rejects(
+    engine.bus.publish(draft("chat", "x")),
+    BusUnavailableError,
+  );
+});
+
+Deno.test("RedisBus keeps delivering when a listener throws", async () => {
+  await using redis = await startRedis();
+  const { lines, logger } = memoryLogger();
+  await using engine = await open(redis, { logger });
+  engine.bus.subscribe(() => {
+    throw new Error("listener failed");
+  });
+  const seen = collect(engine);
+  await engine.bus.publish(draft("chat", "1"));
+  await engine.bus.publish(draft("chat", "2"));
+  assert.deepEqual((await seen.waitFor(2)).map((e) => e.data), ["1", "2"]);
+  assert.ok(lines.some((line) => line.error === "listener failed"));
+});
