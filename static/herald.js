@@ -1,0 +1,553 @@
+// @ts-check
+/// <reference lib="dom" />
+/**
+ * @module herald.js: the browser client for a herald hub. Plain JavaScript, no
+ * dependencies, no build step; import it straight from the hub:
+ *
+ * ```js
+ * import { connect, publish } from "https://hub.example/static/herald.js";
+ * const hub = connect(undefined, { topics: ["chat"] });
+ * hub.on("chat", ({ data, id }) => console.log(id, data.message));
+ * await publish(undefined, { message: "hello", topic: "chat" });
+ * ```
+ *
+ * It wraps the browser's `EventSource`, which reconnects on its own (after the
+ * hub's `retry:` delay) and sends `Last-Event-ID`, so the hub replays what was
+ * missed. What `EventSource` does not do, this module does:
+ * - parse each event's JSON and hand it to the handlers for that event name;
+ * - report the connection as `connecting`, `open`, `reconnecting` or `closed`,
+ *   with the time of the next automatic attempt;
+ * - find out why a stream was refused (a browser never retries a 503 and never
+ *   says why): it asks the hub once and reports its `{error}` and `Retry-After`;
+ * - reconnect on demand with `?lastEventId=`, so a stream the browser gave up on
+ *   resumes where it stopped;
+ * - surface the hub's `reset` event (events were missed: refetch your state).
+ */
+
+/** The hub's own event names: no publisher may use them. */
+export const RESERVED_EVENTS = Object.freeze([
+  "system",
+  "update",
+  "reset",
+  "error",
+  "open",
+]);
+
+/** The characters allowed in a topic or an event name (at most 128). */
+export const NAME_PATTERN = /^[A-Za-z0-9_.:/-]{1,128}$/;
+
+/** The hub's own events carry no `id:`; their `lastEventId` is not theirs. */
+const HUB_EVENTS = new Set(["system", "update", "reset"]);
+
+/**
+ * Where this module was served from: the hub's root (`/static/herald.js` →
+ * `/`). Relative URLs passed to {@linkcode connect} and {@linkcode publish}
+ * resolve against the page; no URL at all means this hub.
+ */
+const HUB_ROOT = new URL("../", import.meta.url);
+
+/**
+ * A connection's state:
+ * - `connecting`: the first attempt is under way;
+ * - `open`: the stream is live;
+ * - `reconnecting`: the stream dropped; the browser tries again on its own;
+ * - `closed`: nothing more will arrive until {@linkcode HeraldConnection#reconnect}.
+ * @typedef {"connecting" | "open" | "reconnecting" | "closed"} HeraldStatus
+ */
+
+/**
+ * What comes with a status.
+ * @typedef {object} StatusDetail
+ * @property {number} retryMs The reconnect delay the client expects, in ms.
+ * @property {number | null} reconnectAt When `reconnecting`: the time
+ *   (`Date.now()` scale) of the next automatic attempt, at the latest.
+ * @property {string | null} error When `closed` by the hub or the network:
+ *   what went wrong, in words (the hub's `{error}` when it gave one).
+ * @property {number | null} httpStatus When `closed` because the hub refused
+ *   the stream: its HTTP status (503 when it is full).
+ * @property {number | null} retryAfter When the hub sent `Retry-After`: seconds.
+ * @property {boolean} byUser True when `closed` by {@linkcode HeraldConnection#close}.
+ */
+
+/**
+ * One event as handlers receive it.
+ * @typedef {object} HeraldEvent
+ * @property {any} data The event's data, parsed as JSON (the raw text when it
+ *   is not JSON). Published events hold `{message, topic, timestamp}`.
+ * @property {string | null} id The event's id (null for the hub's own
+ *   `system`, `update` and `reset` events, which carry none).
+ * @property {string} event The event name (`chat`, `system`, ...).
+ * @property {string} raw The data as it arrived.
+ */
+
+/**
+ * A handler for one event name.
+ * @callback HeraldHandler
+ * @param {HeraldEvent} event
+ * @returns {void}
+ */
+
+/**
+ * Options of {@linkcode connect}.
+ * @typedef {object} ConnectOptions
+ * @property {string[]} [topics] Topics to follow. Default: the `topic`
+ *   parameters already in the URL, else the hub's default (`chat`).
+ * @property {string} [lastEventId] Resume after this id: the hub replays what
+ *   came after it (or sends `reset` when it no longer has it).
+ * @property {number} [retryMs] The hub's RETRY_MS, for the countdown.
+ *   Default: 5000, or what the hub's welcome says.
+ * @property {boolean} [withCredentials] Send cookies cross-origin. Default: false.
+ * @property {boolean} [diagnose] When the browser closes the stream for good,
+ *   ask the hub once why (its status and `{error}`). Default: true.
+ * @property {(status: HeraldStatus, detail: StatusDetail) => void} [onStatus]
+ *   Called on every change of status (and when the reason for `closed` is known).
+ * @property {(data: any, event: HeraldEvent) => void} [onReset] Called when the
+ *   hub says events were missed (`data.reason`: `unknown-id` or
+ *   `history-exceeded`): refetch whatever state the events build up.
+ */
+
+/**
+ * An error answered by the hub.
+ */
+export class HeraldError extends Error {
+  /**
+   * @param {string} message The hub's `{error}`, or words for what failed.
+   * @param {{status?: number, retryAfter?: number | null, cause?: unknown}} [options]
+   */
+  constructor(message, options = {}) {
+    super(message, options.cause === undefined ? {} : { cause: options.cause });
+    this.name = "HeraldError";
+    /** The HTTP status (0 when the hub could not be reached). */
+    this.status = options.status ?? 0;
+    /** Seconds from the hub's `Retry-After`, when it sent one. */
+    this.retryAfter = options.retryAfter ?? null;
+  }
+}
+
+/**
+ * A live subscription to a hub; made by {@linkcode connect}.
+ */
+export class HeraldConnection {
+  /** @type {URL} */
+  #baseUrl;
+  /** @type {ConnectOptions} */
+  #options;
+  /** @type {EventSource | null} */
+  #source = null;
+  /** @type {HeraldStatus} */
+  #status = "connecting";
+  /** @type {StatusDetail} */
+  #detail;
+  /** @type {string} */
+  #lastEventId;
+  /** @type {Map<string, Set<HeraldHandler>>} */
+  #handlers = new Map();
+  /** @type {Map<string, (e: MessageEvent) => void>} */
+  #listeners = new Map();
+  /** @type {AbortController | null} */
+  #diagnosis = null;
+
+  /**
+   * @param {string | URL} url The hub's `/events` URL.
+   * @param {ConnectOptions} options
+   */
+  constructor(url, options) {
+    this.#options = options;
+    this.#lastEventId = options.lastEventId ?? "";
+    const base = new URL(url, globalThis.location?.href ?? HUB_ROOT);
+    if (options.topics !== undefined) {
+      base.searchParams.delete("topic");
+      for (const topic of options.topics) {
+        if (!NAME_PATTERN.test(topic)) {
+          throw new TypeError(
+            `Cannot connect: "${topic}" is not a topic (letters, digits, -_.:/ and at most 128 characters)`,
+          );
+        }
+        base.searchParams.append("topic", topic);
+      }
+    }
+    base.searchParams.delete("lastEventId");
+    base.searchParams.delete("last_event_id");
+    this.#baseUrl = base;
+    this.#detail = freshDetail(options.retryMs ?? 5000);
+    // Always listened to: they keep the status, the retry and the id current.
+    for (const name of ["system", "update", "reset", "chat", "message"]) {
+      this.#handlers.set(name, new Set());
+    }
+    this.#open("connecting");
+  }
+
+  /** The current status. @returns {HeraldStatus} */
+  get status() {
+    return this.#status;
+  }
+
+  /** Details of the current status (retry delay, next attempt, error). @returns {StatusDetail} */
+  get detail() {
+    return { ...this.#detail };
+  }
+
+  /**
+   * The id of the last event received ("" before any), as sent back on a
+   * reconnect. It follows events this connection listens to; the hub's
+   * periodic `update` carries the browser's own last id, so it catches up.
+   * @returns {string}
+   */
+  get lastEventId() {
+    return this.#lastEventId;
+  }
+
+  /** The reconnect delay the client expects, in ms. @returns {number} */
+  get retryMs() {
+    return this.#detail.retryMs;
+  }
+
+  /** The topics this connection follows (empty: the hub's default). @returns {string[]} */
+  get topics() {
+    return this.#baseUrl.searchParams.getAll("topic");
+  }
+
+  /** The URL of the current (or last) stream. @returns {string} */
+  get url() {
+    return this.#source?.url ?? this.#streamUrl();
+  }
+
+  /**
+   * Calls `handler` for every event named `event` (`chat`, `system`,
+   * `update`, `reset`, or a publisher's own name), with its data parsed.
+   * @param {string} event The event name.
+   * @param {HeraldHandler} handler
+   * @returns {() => void} A function that removes the handler.
+   */
+  on(event, handler) {
+    if (event === "open" || event === "error") {
+      throw new TypeError(
+        `Cannot listen to "${event}": it is the connection's own; use onStatus`,
+      );
+    }
+    if (typeof handler !== "function") {
+      throw new TypeError(
+        `Cannot listen to "${event}": handler is not a function`,
+      );
+    }
+    let set = this.#handlers.get(event);
+    if (set === undefined) {
+      set = new Set();
+      this.#handlers.set(event, set);
+      if (this.#source !== null) this.#listen(this.#source, event);
+    }
+    set.add(handler);
+    return () => set.delete(handler);
+  }
+
+  /**
+   * Opens a new stream now, resuming after {@linkcode lastEventId} (sent as
+   * `?lastEventId=`). Use it after `closed`, or to skip a reconnect countdown.
+   */
+  reconnect() {
+    this.#teardown();
+    this.#open("connecting");
+  }
+
+  /** Closes the stream for good (until {@linkcode reconnect}). */
+  close() {
+    this.#teardown();
+    if (this.#status === "closed" && this.#detail.byUser) return;
+    this.#setStatus("closed", { error: null, byUser: true });
+  }
+
+  #streamUrl() {
+    const url = new URL(this.#baseUrl);
+    if (this.#lastEventId !== "") {
+      url.searchParams.set("lastEventId", this.#lastEventId);
+    }
+    return url.href;
+  }
+
+  /** @param {HeraldStatus} status */
+  #open(status) {
+    const source = new EventSource(this.#streamUrl(), {
+      withCredentials: this.#options.withCredentials ?? false,
+    });
+    this.#source = source;
+    for (const name of this.#handlers.keys()) this.#listen(source, name);
+    source.addEventListener("open", () => {
+      if (this.#source === source) this.#setStatus("open", {});
+    });
+    source.addEventListener("error", () => this.#onError(source));
+    this.#setStatus(status, {});
+  }
+
+  /**
+   * @param {EventSource} source
+   * @param {string} name
+   */
+  #listen(source, name) {
+    let listener = this.#listeners.get(name);
+    if (listener === undefined) {
+      listener = (e) => this.#dispatch(name, e);
+      this.#listeners.set(name, listener);
+    }
+    source.addEventListener(name, /** @type {EventListener} */ (listener));
+  }
+
+  /**
+   * @param {string} name
+   * @param {MessageEvent} e
+   */
+  #dispatch(name, e) {
+    if (e.target !== this.#source) return;
+    if (e.lastEventId !== "") this.#lastEventId = e.lastEventId;
+    const raw = typeof e.data === "string" ? e.data : String(e.data);
+    /** @type {any} */
+    let data = raw;
+    try {
+      data = JSON.parse(raw);
+    } catch {
+      // Not JSON: handlers get the text.
+    }
+    /** @type {HeraldEvent} */
+    const event = {
+      data,
+      id: HUB_EVENTS.has(name) ? null : e.lastEventId,
+      event: name,
+      raw,
+    };
+    if (name === "system" && typeof data?.retry === "number") {
+      this.#detail.retryMs = data.retry;
+    }
+    if (name === "reset") this.#options.onReset?.(data, event);
+    for (const handler of [...(this.#handlers.get(name) ?? [])]) {
+      try {
+        handler(event);
+      } catch (error) {
+        // One failing handler must not stop the others, nor the stream.
+        reportError(error);
+      }
+    }
+  }
+
+  /** @param {EventSource} source */
+  #onError(source) {
+    if (this.#source !== source) return;
+    if (source.readyState === EventSource.CONNECTING) {
+      // The browser retries on its own after the hub's retry delay.
+      this.#setStatus("reconnecting", {
+        reconnectAt: Date.now() + this.#detail.retryMs,
+      });
+      return;
+    }
+    // CLOSED: the hub answered something other than a stream (a 503 when it
+    // is full), and the browser will not try again. Ask once why.
+    this.#source = null;
+    source.close();
+    this.#setStatus("closed", {
+      error: "The hub refused the stream",
+    });
+    if (this.#options.diagnose ?? true) void this.#diagnose();
+  }
+
+  async #diagnose() {
+    const controller = new AbortController();
+    this.#diagnosis = controller;
+    const timer = setTimeout(() => controller.abort(), 10_000);
+    try {
+      const res = await fetch(this.#baseUrl, {
+        headers: { Accept: "text/event-stream" },
+        credentials: this.#options.withCredentials ? "include" : "same-origin",
+        signal: controller.signal,
+      });
+      if (res.ok) {
+        // The hub accepts streams again: drop this one, say so.
+        await res.body?.cancel();
+        this.#updateClosed({
+          error: "The stream was refused, but the hub accepts streams again",
+        });
+        return;
+      }
+      const error = await readError(res);
+      this.#updateClosed({
+        error: error.message,
+        httpStatus: error.status,
+        retryAfter: error.retryAfter,
+      });
+    } catch {
+      if (!controller.signal.aborted) {
+        this.#updateClosed({ error: "The hub cannot be reached" });
+      }
+    } finally {
+      clearTimeout(timer);
+      if (this.#diagnosis === controller) this.#diagnosis = null;
+    }
+  }
+
+  /** @param {Partial<StatusDetail>} detail */
+  #updateClosed(detail) {
+    if (this.#status === "closed" && this.#source === null) {
+      this.#setStatus("closed", detail);
+    }
+  }
+
+  #teardown() {
+    this.#diagnosis?.abort();
+    this.#diagnosis = null;
+    const source = this.#source;
+    this.#source = null;
+    source?.close();
+  }
+
+  /**
+   * @param {HeraldStatus} status
+   * @param {Partial<StatusDetail>} detail
+   */
+  #setStatus(status, detail) {
+    this.#status = status;
+    this.#detail = { ...freshDetail(this.#detail.retryMs), ...detail };
+    this.#options.onStatus?.(status, { ...this.#detail });
+  }
+}
+
+/**
+ * Subscribes to a hub's event stream.
+ *
+ * @example Follow two topics
+ * ```js
+ * const hub = connect("https://hub.example/events", {
+ *   topics: ["chat", "news"],
+ *   onStatus(status, { reconnectAt }) { console.log(status, reconnectAt) },
+ *   onReset() { reloadEverything() },
+ * });
+ * hub.on("chat", ({ data }) => show(data.message));
+ * ```
+ *
+ * @param {string | URL | ConnectOptions} [url] The hub's `/events` URL
+ *   (relative URLs resolve against the page). Default: the `/events` of the
+ *   hub that served this module; `connect({ topics })` means the same.
+ * @param {ConnectOptions} [options]
+ * @returns {HeraldConnection}
+ */
+export function connect(url, options = {}) {
+  if (typeof url === "object" && !(url instanceof URL)) {
+    return connect(undefined, url);
+  }
+  return new HeraldConnection(url ?? new URL("events", HUB_ROOT), options);
+}
+
+/**
+ * A message to publish.
+ * @typedef {object} PublishMessage
+ * @property {string} message The text (any Unicode, newlines included).
+ * @property {string} [topic] Default: the hub's default (`chat`).
+ * @property {string} [event] The event name subscribers see. Default: `chat`.
+ */
+
+/**
+ * Options of {@linkcode publish}.
+ * @typedef {object} PublishOptions
+ * @property {string} [token] The hub's PUBLISH_TOKEN, sent as a Bearer token.
+ * @property {AbortSignal} [signal] Aborts the request.
+ */
+
+/**
+ * Publishes a message through a hub's `POST /message`.
+ *
+ * @example Publish, and show the hub's refusal
+ * ```js
+ * try {
+ *   const { id } = await publish("https://hub.example", { message: "hi" });
+ * } catch (error) {
+ *   alert(`${error.status}: ${error.message}`); // e.g. 401: Cannot publish: ...
+ * }
+ * ```
+ *
+ * @param {string | URL | null | undefined | PublishMessage} baseUrl The
+ *   hub's root URL (`https://hub.example` or `/`). Empty: the hub that served
+ *   this module; `publish({ message }, { token })` means the same.
+ * @param {PublishMessage | PublishOptions} [message]
+ * @param {PublishOptions} [options]
+ * @returns {Promise<{id: string, topic: string}>} The hub's answer.
+ * @throws {HeraldError} With the hub's `{error}` and `.status` when it
+ *   refuses (400, 401, 413, 415, ...), or `.status` 0 when it is unreachable.
+ */
+export async function publish(baseUrl, message, options = {}) {
+  if (
+    typeof baseUrl === "object" && baseUrl !== null &&
+    !(baseUrl instanceof URL)
+  ) {
+    return await publish(
+      undefined,
+      baseUrl,
+      /** @type {PublishOptions | undefined} */ (message),
+    );
+  }
+  const { message: text, topic, event } =
+    /** @type {PublishMessage} */ (message ?? {});
+  const root = baseUrl === undefined || baseUrl === null || baseUrl === ""
+    ? HUB_ROOT
+    : new URL(baseUrl, globalThis.location?.href ?? HUB_ROOT);
+  const url = new URL("message", root.href.endsWith("/") ? root : root + "/");
+  /** @type {Record<string, string>} */
+  const body = { message: text };
+  if (topic) body.topic = topic;
+  if (event) body.event = event;
+  /** @type {Record<string, string>} */
+  const headers = { "Content-Type": "application/json" };
+  if (options.token) headers.Authorization = `Bearer ${options.token}`;
+  let res;
+  try {
+    res = await fetch(url, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(body),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  } catch (cause) {
+    if (options.signal?.aborted) throw cause;
+    throw new HeraldError(
+      `Cannot publish: the hub at ${url.origin} cannot be reached`,
+      {
+        cause,
+      },
+    );
+  }
+  if (!res.ok) throw await readError(res);
+  return await res.json();
+}
+
+/**
+ * Turns a refusal into a {@linkcode HeraldError} with the hub's `{error}`.
+ * @param {Response} res
+ * @returns {Promise<HeraldError>}
+ */
+async function readError(res) {
+  let message = `The hub answered ${res.status} ${res.statusText}`.trim();
+  try {
+    const json = await res.json();
+    if (typeof json?.error === "string" && json.error !== "") {
+      message = json.error;
+    }
+  } catch {
+    // Not JSON: keep the status line.
+  }
+  const header = res.headers.get("Retry-After");
+  const seconds = header === null ? NaN : Number(header);
+  return new HeraldError(message, {
+    status: res.status,
+    retryAfter: Number.isFinite(seconds) ? seconds : null,
+  });
+}
+
+/**
+ * @param {number} retryMs
+ * @returns {StatusDetail}
+ */
+function freshDetail(retryMs) {
+  return {
+    retryMs,
+    reconnectAt: null,
+    error: null,
+    httpStatus: null,
+    retryAfter: null,
+    byUser: false,
+  };
+}
