@@ -88,6 +88,8 @@ export async function lastLogId(
 
 /** Options for {@linkcode RedisBus}. */
 export interface RedisBusOptions {
+  /** This process's name (in presence, stats and welcomes). */
+  node: string;
   /** The keys of this hub. */
   keys: RedisKeys;
   /** The log id the reader starts after (see {@linkcode lastLogId}). */
@@ -142,6 +144,11 @@ export class RedisBus implements Bus {
     this.#options = options;
     this.#last = options.after;
     this.#loop = this.#read();
+  }
+
+  /** This process's name on the bus. */
+  get node(): string {
+    return this.#options.node;
   }
 
   /**

@@ -208,6 +208,7 @@ export async function connectRedisEngine(
   }
   started = true;
   const bus = new RedisBus(writer, reader, {
+    node,
     keys,
     after,
     historySize,

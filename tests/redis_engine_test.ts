@@ -181,6 +181,7 @@ Deno.test("RedisBus.publish() resolves with the Redis id; both processes get eve
     published.push(await b.bus.publish(draft("news", `"b${i}"`)));
   }
   for (const event of published) assert.match(event.id, /^\d+-\d+$/);
+  assert.equal(a.bus.node, "a");
   assert.deepEqual(await seenA.waitFor(6), published);
   assert.deepEqual(await seenB.waitFor(6), published);
   assertIncreasing(published);
