@@ -1,5 +1,3 @@
-// @ts-check
-/// <reference lib="dom" />
 /**
  * @module The page at `/`: a live view of the hub built on `./herald.js`.
  *
@@ -102,13 +100,12 @@ function openConnection(topics) {
     },
     onReset(data) {
       if (mine !== generation) return;
-      const reason = data?.reason === "history-exceeded"
-        ? "the hub no longer keeps events that old"
-        : "the hub does not know the last event id";
       addItem({
         type: "reset",
-        label: "reset",
-        text: `${data?.message ?? "Some events were missed"} (${reason}).`,
+        label: "missed",
+        text: data?.reason === "history-exceeded"
+          ? "Messages may be missing here: the hub no longer keeps events that far back."
+          : "Messages may be missing here: the hub does not know where this page left off (it may have restarted).",
         timestamp: Date.now(),
       });
     },

@@ -1,5 +1,3 @@
-// @ts-check
-/// <reference lib="dom" />
 /**
  * @module herald.js: the browser client for a herald hub. Plain JavaScript, no
  * dependencies, no build step; import it straight from the hub:

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * @module Helpers for the browser tests: headless Chromium (from apt, never
  * downloaded) driven by playwright-core, a real herald server in a
@@ -6,6 +5,42 @@
  * server stays up.
  */
 import { type BrowserContext, chromium, type Page } from "playwright-core";
+
+/**
+ * The little of the DOM that the tests' in-page callbacks touch. Declared
+ * here instead of `/// <reference lib="dom" />`, which would put the DOM
+ * types into every file of `deno check .` (its TextDecoderStream clashes
+ * with Deno's).
+ */
+export interface PageElement {
+  /** The element's id. */
+  readonly id: string;
+  /** The element's class attribute. */
+  readonly className: string;
+  /** The element's text. */
+  readonly textContent: string | null;
+  /** Its `data-*` attributes. */
+  readonly dataset: Record<string, string | undefined>;
+  /** The first descendant matching `selector`. */
+  querySelector(selector: string): PageElement | null;
+}
+
+/** The page's `document`, as far as the tests use it. */
+export interface PageDocument {
+  /** The focused element. */
+  readonly activeElement: PageElement | null;
+  /** The root element's scroll box. */
+  readonly documentElement: {
+    readonly scrollWidth: number;
+    readonly clientWidth: number;
+  };
+  /** The element with that id. */
+  getElementById(id: string): PageElement | null;
+  /** Every element matching `selector`. */
+  querySelectorAll(selector: string): Iterable<PageElement>;
+}
+
+declare const document: PageDocument;
 
 /** Where `apt-get install -y chromium` puts the browser. */
 export const CHROMIUM_PATH = Deno.env.get("CHROMIUM_PATH") ??
@@ -374,7 +409,7 @@ export async function waitForText(
   await page.waitForFunction(
     ({ text, count, type }) => {
       const items = [
-        ...document.querySelectorAll<HTMLLIElement>("#messages > li"),
+        ...document.querySelectorAll("#messages > li"),
       ]
         .filter((li) =>
           li.querySelector(".text")?.textContent === text &&
@@ -392,7 +427,7 @@ export async function waitForText(
 export async function itemIds(page: Page, text: string): Promise<string[]> {
   return await page.evaluate(
     (text) =>
-      [...document.querySelectorAll<HTMLLIElement>("#messages > li")]
+      [...document.querySelectorAll("#messages > li")]
         .filter((li) => li.querySelector(".text")?.textContent === text)
         .map((li) => li.dataset.id ?? ""),
     text,

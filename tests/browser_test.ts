@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The browser side, proven in a real browser: headless Chromium (apt's
  * `chromium`, driven by playwright-core) against a real herald under
@@ -9,6 +8,7 @@ import type { Page } from "playwright-core";
 import {
   itemIds,
   launchBrowser,
+  type PageDocument,
   startServer,
   TcpProxy,
   type TestBrowser,
@@ -18,6 +18,8 @@ import {
   waitForStatus,
   waitForText,
 } from "./_browser.ts";
+
+declare const document: PageDocument;
 
 const TOKEN = "s3cret-token";
 
@@ -396,8 +398,8 @@ Deno.test("browser: the page at / connects, publishes, and shows every text as t
       async () => {
         await pageA.close();
         const c = await openPage(browser!, hub.url, pages, {
-          width: 1200,
-          height: 760,
+          width: 1280,
+          height: 820,
         });
         const shot = c.page;
         await shot.locator("#messages > li.msg-update").waitFor();
@@ -429,6 +431,7 @@ Deno.test("browser: the page at / connects, publishes, and shows every text as t
         await shot.getByLabel("Message", { exact: true }).fill(
           "Thanks, everyone!",
         );
+        await shot.evaluate("window.scrollTo(0, 0)");
         await Deno.mkdir(new URL("../docs/", import.meta.url), {
           recursive: true,
         });
@@ -506,7 +509,7 @@ Deno.test("browser: the page shows a full hub (503), then rides out a restart", 
           before.id,
         ]);
         const ids = await page.evaluate(() =>
-          [...document.querySelectorAll<HTMLLIElement>(
+          [...document.querySelectorAll(
             "#messages > li[data-id]",
           )]
             .map((li) => li.dataset.id)
@@ -558,7 +561,7 @@ Deno.test("browser: with deno serve --parallel, a cut stream replays what it mis
       live.id,
     ]);
     const order = await page.evaluate(() =>
-      [...document.querySelectorAll<HTMLLIElement>("#messages > li.msg-chat")]
+      [...document.querySelectorAll("#messages > li.msg-chat")]
         .map((li) => li.querySelector(".text")?.textContent)
     );
     assert.deepEqual(order, [
