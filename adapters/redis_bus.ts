@@ -14,7 +14,11 @@ import {
   type HubEvent,
   type Presence,
 } from "../lib/bus.ts";
-import { closeRedisConnection, RedisScript } from "./redis_connection.ts";
+import {
+  closeRedisConnection,
+  describeRedisError,
+  RedisScript,
+} from "./redis_connection.ts";
 import type { RedisKeys } from "./redis_keys.ts";
 import type { RedisPresence } from "./redis_presence.ts";
 
@@ -173,7 +177,9 @@ export class RedisBus implements Bus {
       );
     } catch (error) {
       throw new BusUnavailableError(
-        `Cannot publish: Redis is unavailable (${(error as Error).message})`,
+        `Cannot publish: Redis is unavailable (${
+          describeRedisError(this.#writer, error)
+        })`,
         { cause: error },
       );
     }

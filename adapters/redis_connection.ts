@@ -36,6 +36,25 @@ export function redactRedisUrl(url: string): string {
   }
 }
 
+/**
+ * Says in a few words why a command failed, for messages that reach HTTP
+ * clients (no library internals): "not connected", "no answer within 3000
+ * ms", or Redis's own error (OOM, READONLY...).
+ */
+export function describeRedisError(client: Redis, error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (message === "Command timed out") {
+    return `no answer within ${client.options.commandTimeout} ms`;
+  }
+  if (
+    client.status !== "ready" ||
+    /Connection is closed|isn't writeable|max retries per request/.test(message)
+  ) {
+    return "not connected";
+  }
+  return message;
+}
+
 /** The delay before the `attempt`-th reconnect: 50 ms doubling, at most 1 s. */
 function backoff(attempt: number): number {
   return Math.min(50 * 2 ** Math.min(attempt - 1, 5), 1000);

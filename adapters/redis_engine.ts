@@ -149,6 +149,11 @@ export async function connectRedisEngine(
     options.presenceTtlMs ?? 5000,
     1,
   );
+  if (presenceTtlMs <= presenceIntervalMs) {
+    throw new RangeError(
+      `Cannot connect to Redis: presenceTtlMs (${presenceTtlMs}) must be greater than presenceIntervalMs (${presenceIntervalMs})`,
+    );
+  }
   const logger = options.logger ?? silentLogger;
   const where = redactRedisUrl(url);
 

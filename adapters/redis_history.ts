@@ -9,7 +9,7 @@ import { BusUnavailableError, type HubEvent } from "../lib/bus.ts";
 import { compareIds, type EventId, parseId } from "../lib/event_id.ts";
 import type { EventHistory, ReplayPlan } from "../lib/history.ts";
 import { LUA_LAST_ID } from "./redis_bus.ts";
-import { RedisScript } from "./redis_connection.ts";
+import { describeRedisError, RedisScript } from "./redis_connection.ts";
 import type { RedisKeys } from "./redis_keys.ts";
 
 /**
@@ -103,7 +103,9 @@ export class RedisHistory implements EventHistory {
       ) as TopicPlan[];
     } catch (error) {
       throw new BusUnavailableError(
-        `Cannot replay: Redis is unavailable (${(error as Error).message})`,
+        `Cannot replay: Redis is unavailable (${
+          describeRedisError(this.#client, error)
+        })`,
         { cause: error },
       );
     }

@@ -169,6 +169,21 @@ Deno.test("connectRedisEngine() rejects a URL that is not redis://", async () =>
   );
 });
 
+Deno.test("connectRedisEngine() rejects bad options before connecting", async () => {
+  await assert.rejects(
+    connectRedisEngine("redis://127.0.0.1:1", { historySize: -1 }),
+    /^RangeError: Cannot connect to Redis: historySize must be an integer of at least 0, got -1$/,
+  );
+  await assert.rejects(
+    connectRedisEngine("redis://127.0.0.1:1", {
+      historySize: 10,
+      presenceIntervalMs: 1000,
+      presenceTtlMs: 1000,
+    }),
+    /^RangeError: Cannot connect to Redis: presenceTtlMs \(1000\) must be greater than presenceIntervalMs \(1000\)$/,
+  );
+});
+
 Deno.test("RedisBus.publish() resolves with the Redis id; both processes get every event once, in order", async () => {
   await using redis = await startRedis();
   await using a = await open(redis, { node: "a" });
@@ -353,7 +368,10 @@ Deno.test("RedisBus.publish() rejects with BusUnavailableError at once when Redi
     engine.bus.publish(draft("chat", "lost")),
     (error: Error) => {
       assert.ok(error instanceof BusUnavailableError);
-      assert.match(error.message, /^Cannot publish: Redis is unavailable \(/);
+      assert.equal(
+        error.message,
+        "Cannot publish: Redis is unavailable (not connected)",
+      );
       return true;
     },
   );
@@ -379,7 +397,14 @@ Deno.test("RedisBus.publish() rejects within commandTimeoutMs when Redis freezes
     const started = performance.now();
     await assert.rejects(
       engine.bus.publish(draft("chat", "1")),
-      BusUnavailableError,
+      (error: Error) => {
+        assert.ok(error instanceof BusUnavailableError);
+        assert.equal(
+          error.message,
+          "Cannot publish: Redis is unavailable (no answer within 300 ms)",
+        );
+        return true;
+      },
     );
     const elapsed = performance.now() - started;
     assert.ok(elapsed < 1000, `bounded (${Math.round(elapsed)} ms)`);
