@@ -33,6 +33,9 @@ end
 return live
 `);
 
+/** How long close() waits for Redis to drop this process's entry. */
+const CLOSE_MS = 300;
+
 /** Options for {@linkcode RedisPresence}. */
 export interface RedisPresenceOptions {
   /** This process's name in the hash; unique per process. */
@@ -113,17 +116,21 @@ export class RedisPresence {
     }
   }
 
-  /** Stops refreshing and removes this process's entry when Redis is there. */
+  /**
+   * Stops refreshing and removes this process's entry, giving Redis at most
+   * `CLOSE_MS` (else the entry expires by itself). A refresh still waiting
+   * is rejected when the caller closes the connection.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
-    await this.#inFlight;
     if (this.#client.status !== "ready") return;
-    try {
-      await this.#client.hdel(this.#key, this.#options.node);
-    } catch {
-      // Redis is going or gone: the entry expires by itself.
-    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.#client.hdel(this.#key, this.#options.node).catch(() => {}),
+      new Promise((resolve) => timer = setTimeout(resolve, CLOSE_MS)),
+    ]);
+    clearTimeout(timer);
   }
 }

@@ -606,6 +606,21 @@ Deno.test("RedisEngine.close() is prompt and clean while Redis is down", async (
   );
 });
 
+Deno.test("RedisEngine.close() is prompt while Redis is frozen", async () => {
+  await using redis = await startRedis();
+  const engine = await open(redis, { commandTimeoutMs: 3000 });
+  await engine.bus.publish(draft("chat", "x"));
+  redis.pause();
+  try {
+    const started = performance.now();
+    await engine.close();
+    const elapsed = performance.now() - started;
+    assert.ok(elapsed < 1500, `bounded close (${Math.round(elapsed)} ms)`);
+  } finally {
+    redis.resume();
+  }
+});
+
 Deno.test("RedisBus keeps delivering when a listener throws", async () => {
   await using redis = await startRedis();
   const { lines, logger } = memoryLogger();
