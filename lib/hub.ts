@@ -169,13 +169,12 @@ export class Hub {
       plan.then(
         (resolved) => this.#replay(subscriber, resolved, lastEventId),
         (error) => {
-          this.#logger.log("error", "Cannot replay history", {
+          // Ending the stream makes the browser come back after `retry:` with
+          // the same Last-Event-ID, when the history may answer again.
+          this.#logger.log("warn", "Cannot replay history; ending the stream", {
             error: String(error),
           });
-          this.#replay(subscriber, {
-            events: [],
-            reset: { reason: "unknown-id", topics },
-          }, "");
+          subscriber.end();
         },
       );
     } else {

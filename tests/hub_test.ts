@@ -222,3 +222,24 @@ Deno.test("Hub delivers a topic's events only to streams that follow it", async 
     await hub.close();
   }
 });
+
+Deno.test("Hub ends a stream whose replay fails, so the client retries with the same Last-Event-ID", async () => {
+  const failing: EventHistory = {
+    record() {},
+    replay: () => Promise.reject(new Error("Redis is down")),
+  };
+  const hub = new Hub(new LocalBus("a"), failing, {
+    heartbeatMs: 0,
+    updateIntervalMs: 0,
+    retryMs: 100,
+  });
+  try {
+    const reader = hub.subscribe(["chat"], "1-0").getReader();
+    const text = await readUntil(reader, (t) => t.includes("retry: 100"));
+    assert.equal((await reader.read()).done, true);
+    assert.doesNotMatch(text, /event: reset/);
+    assert.equal(hub.stats().localClients, 0);
+  } finally {
+    await hub.close();
+  }
+});
