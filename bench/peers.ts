@@ -117,6 +117,22 @@ export const PEERS: Record<string, PeerSpec> = {
     eventsPath: "/events",
     publishPath: "/message",
   },
+  "deno-minimal-batch": {
+    name: "deno-minimal-batch",
+    label: "minimal `Deno.serve` broadcaster, frames batched per 5 ms",
+    command: (port) => ({
+      argv: [
+        Deno.execPath(),
+        "run",
+        "--allow-net",
+        "--allow-env",
+        `${ROOT}/bench/peers/minimal_deno.ts`,
+      ],
+      env: { PORT: String(port), HOSTNAME: "127.0.0.1", BATCH_MS: "5" },
+    }),
+    eventsPath: "/events",
+    publishPath: "/message",
+  },
 };
 
 /** A free loopback TCP port (closed again at once). */

@@ -47,6 +47,8 @@ export interface WideResult {
   peer: string;
   /** The opening. */
   open: OpenResult;
+  /** Server CPU spent opening the streams, µs per stream. */
+  openCpuUsPerStream: number;
   /** Server tree before any stream, and with all streams idle. */
   baseline: TreeSample;
   /** See baseline. */
@@ -180,6 +182,8 @@ export async function runWide(
     return {
       peer: spec.name,
       open,
+      openCpuUsPerStream: (opened.cpuMs - baseline.cpuMs) * 1000 /
+        open.established,
       baseline,
       idle,
       rssPerStreamKiB: (idle.rssKiB - baseline.rssKiB) / open.established,
