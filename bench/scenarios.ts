@@ -171,6 +171,7 @@ export async function runWide(
       streams,
       options.concurrency ?? 256,
     );
+    const opened = sampleTree(peer.pid, false);
     await delay((options.idleSeconds ?? 3) * 1000);
     const idle = sampleTree(peer.pid);
     if (options.onIdle) await options.onIdle(peer);
