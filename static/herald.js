@@ -4,9 +4,9 @@
  *
  * ```js
  * import { connect, publish } from "https://hub.example/static/herald.js";
- * const hub = connect(undefined, { topics: ["chat"] });
+ * const hub = connect({ topics: ["chat"] }); // this hub's /events
  * hub.on("chat", ({ data, id }) => console.log(id, data.message));
- * await publish(undefined, { message: "hello", topic: "chat" });
+ * await publish({ message: "hello", topic: "chat" }, { token: "if needed" });
  * ```
  *
  * It wraps the browser's `EventSource`, which reconnects on its own (after the
@@ -98,7 +98,8 @@ const HUB_ROOT = new URL("../", import.meta.url);
  * @property {boolean} [diagnose] When the browser closes the stream for good,
  *   ask the hub once why (its status and `{error}`). Default: true.
  * @property {(status: HeraldStatus, detail: StatusDetail) => void} [onStatus]
- *   Called on every change of status (and when the reason for `closed` is known).
+ *   Called on every change of status (and again when the reason for `closed`
+ *   is known); the first call (`connecting`) comes before `connect()` returns.
  * @property {(data: any, event: HeraldEvent) => void} [onReset] Called when the
  *   hub says events were missed (`data.reason`: `unknown-id` or
  *   `history-exceeded`): refetch whatever state the events build up.

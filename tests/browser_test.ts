@@ -660,7 +660,8 @@ async function runHeraldUnitTests({ token }: { token: string }) {
   const chats: Received[] = [];
   let opened = () => {};
   const openP = new Promise<void>((resolve) => opened = resolve);
-  const conn = herald.connect(undefined, {
+  // connect({ ... }) and publish({ ... }, { token }): this hub, no URL.
+  const conn = herald.connect({
     topics: ["unit"],
     onStatus(status: string) {
       statuses.push(status);
@@ -682,7 +683,7 @@ async function runHeraldUnitTests({ token }: { token: string }) {
   }, {
     token,
   });
-  const chat = await herald.publish("/", {
+  const chat = await herald.publish({
     message: "after the score",
     topic: "unit",
   }, { token });
