@@ -279,6 +279,7 @@ export class Hub {
           ? `Connected to herald; replaying ${replayed} missed events`
           : "Connected to herald",
         topics,
+        retry: this.#retryMs,
         isolate: this.#bus.node ?? null,
         timestamp: new Date(this.#now()).toISOString(),
       }),

@@ -7,19 +7,25 @@
 /** Headers a browser may send cross-origin; `Last-Event-ID` is preflighted when long or non-ASCII. */
 export const ALLOWED_HEADERS = "Content-Type, Authorization, Last-Event-ID";
 
+/** Response headers a cross-origin page may read besides the safelisted ones. */
+export const EXPOSED_HEADERS = "Retry-After, Allow, WWW-Authenticate";
+
 /** Adds the CORS headers for `origin` to `headers`. */
 export function applyCors(
   headers: Headers,
   origin: string | null,
   allowed: "*" | readonly string[],
 ): void {
+  // A page on another origin may read Retry-After (on 503s) and Allow.
   if (allowed === "*") {
     headers.set("access-control-allow-origin", "*");
+    headers.set("access-control-expose-headers", EXPOSED_HEADERS);
     return;
   }
   headers.append("vary", "Origin");
   if (origin !== null && allowed.includes(origin)) {
     headers.set("access-control-allow-origin", origin);
+    headers.set("access-control-expose-headers", EXPOSED_HEADERS);
   }
 }
 

@@ -20,3 +20,21 @@ Deno.test("GET /events sends retry, a welcome, then a published chat event with 
   assert.equal(chat!.id, posted.json.id);
   assert.equal(dataOf(chat!).message, "hello");
 });
+
+Deno.test("GET /events welcome tells the page the retry delay, and a 503's Retry-After is readable cross-origin", async () => {
+  await using server = await startServer({
+    env: { RETRY_MS: "2000", MAX_CLIENTS: "1" },
+  });
+  await using client = await SseClient.open(`${server.url}/events`);
+  assert.equal(dataOf(await client.next()).retry, 2000);
+  const refused = await fetch(`${server.url}/events`, {
+    headers: { origin: "https://page.example" },
+  });
+  assert.equal(refused.status, 503);
+  assert.equal(refused.headers.get("retry-after"), "5");
+  assert.match(
+    refused.headers.get("access-control-expose-headers") ?? "",
+    /Retry-After/,
+  );
+  assert.match((await refused.json()).error, /limit of 1 streams/);
+});
