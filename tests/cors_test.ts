@@ -195,3 +195,30 @@ Deno.test("Errors a page must read carry CORS headers: 503 when full, 401 withou
     await first.body?.cancel();
   }
 });
+
+for (const allowed of ["*", ALLOWED]) {
+  Deno.test(`A 503 from GET /events exposes Retry-After to a cross-origin page (ALLOWED_ORIGINS=${allowed})`, async () => {
+    // Retry-After is not a CORS-safelisted response header: without
+    // Access-Control-Expose-Headers, a page on another origin (herald.js
+    // imported from the hub) reads null and cannot say when to retry.
+    await using server = await startServer({
+      env: { ALLOWED_ORIGINS: allowed, MAX_CLIENTS: "1" },
+    });
+    const first = await fetch(`${server.url}/events`);
+    try {
+      const full = await request(`${server.url}/events`, {
+        headers: { origin: ALLOWED },
+      });
+      assert.equal(full.status, 503);
+      assert.ok(full.headers.has("retry-after"));
+      assert.ok(
+        listOf(full.headers.get("access-control-expose-headers")).includes(
+          "retry-after",
+        ),
+        String(full.headers.get("access-control-expose-headers")),
+      );
+    } finally {
+      await first.body?.cancel();
+    }
+  });
+}
