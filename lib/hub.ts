@@ -65,6 +65,15 @@ export class HubClosedError extends Error {
   }
 }
 
+/**
+ * Serialises event data as JSON, with U+FEFF escaped: some decoders (Deno's
+ * streaming TextDecoder, so its EventSource) drop a BOM at the start of any
+ * network chunk, and the escape decodes to the same string.
+ */
+function eventData(value: unknown): string {
+  return JSON.stringify(value).replaceAll("\ufeff", "\\ufeff");
+}
+
 /** How far in the future a Last-Event-ID may point before it counts as unknown. */
 const FUTURE_TOLERANCE_MS = 60_000;
 
@@ -185,7 +194,7 @@ export class Hub {
 
   /** Publishes a validated request to every isolate; resolves with its id. */
   publish(request: PublishRequest): Promise<HubEvent> {
-    const data = JSON.stringify({
+    const data = eventData({
       message: request.message,
       topic: request.topic,
       timestamp: new Date(this.#now()).toISOString(),
@@ -249,7 +258,7 @@ export class Hub {
     if (plan.reset !== null) {
       subscriber.write(encoder.encode(formatEvent({
         event: EVENT_TYPE.Reset,
-        data: JSON.stringify({
+        data: eventData({
           reason: plan.reset.reason,
           lastEventId,
           topics: plan.reset.topics,
@@ -274,7 +283,7 @@ export class Hub {
   #welcome(topics: readonly string[], replayed: number): Uint8Array {
     return encoder.encode(formatEvent({
       event: EVENT_TYPE.System,
-      data: JSON.stringify({
+      data: eventData({
         message: replayed > 0
           ? `Connected to herald; replaying ${replayed} missed events`
           : "Connected to herald",
@@ -312,7 +321,7 @@ export class Hub {
     if (this.#subscribers.size === 0) return;
     this.#broadcast(encoder.encode(formatEvent({
       event: EVENT_TYPE.Update,
-      data: JSON.stringify({
+      data: eventData({
         timestamp: new Date(this.#now()).toISOString(),
         clients: this.#bus.presence().clients,
       }),

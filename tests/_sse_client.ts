@@ -28,7 +28,7 @@ export class SseClient {
   private constructor(response: Response) {
     this.response = response;
     const stream = response.body!
-      .pipeThrough(new TextDecoderStream())
+      .pipeThrough(new TextDecoderStream("utf-8", { ignoreBOM: true }))
       .pipeThrough(
         new EventSourceParserStream({ onRetry: (ms) => this.retries.push(ms) }),
       );
@@ -54,27 +54,9 @@ export class SseClient {
   async next(timeoutMs = 5000): Promise<SseEvent> {
     const buffered = this.#buffer.shift();
     if (buffered !== undefined) return buffered;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`No event within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-    });
-    try {
-      const { done, value } = await Promise.race([
-        this.#reader.read(),
-        timeout,
-      ]);
-      if (done) throw new Error("Stream ended");
-      return {
-        event: value.event ?? "message",
-        data: value.data,
-        id: value.id,
-      };
-    } finally {
-      clearTimeout(timer);
-    }
+    const read = await this.#readWithin(timeoutMs);
+    if (read.done) throw new Error("Stream ended");
+    return read.value;
   }
 
   /** Reads until an event matches `predicate`, returning the ones before it too. */
@@ -104,10 +86,51 @@ export class SseClient {
 
   /** Whether the server ends the stream within `timeoutMs` (events read meanwhile are kept). */
   async ended(timeoutMs = 5000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    const kept: SseEvent[] = [];
     try {
-      while (true) this.#buffer.push(await this.next(timeoutMs));
-    } catch (error) {
-      return error instanceof Error && error.message === "Stream ended";
+      while (true) {
+        const { done, value } = await this.#readWithin(
+          Math.max(1, deadline - Date.now()),
+        );
+        if (done) return true;
+        kept.push(value);
+      }
+    } catch {
+      return false;
+    } finally {
+      this.#buffer.push(...kept);
+    }
+  }
+
+  async #readWithin(
+    timeoutMs: number,
+  ): Promise<
+    { done: true; value?: undefined } | { done: false; value: SseEvent }
+  > {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`No event within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      const { done, value } = await Promise.race([
+        this.#reader.read(),
+        timeout,
+      ]);
+      if (done) return { done: true };
+      return {
+        done: false,
+        value: {
+          event: value.event ?? "message",
+          data: value.data,
+          id: value.id,
+        },
+      };
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -38,3 +38,13 @@ Deno.test("GET /events welcome tells the page the retry delay, and a 503's Retry
   );
   assert.match((await refused.json()).error, /limit of 1 streams/);
 });
+
+Deno.test("SseClient.ended() reports a server-side end even after events arrived", async () => {
+  await using server = await startServer();
+  await using client = await SseClient.open(`${server.url}/events`);
+  await client.next();
+  await server.publish({ message: "before the end" });
+  server.app.drain(100);
+  assert.equal(await client.ended(3000), true);
+  assert.equal(dataOf(await client.next()).message, "before the end");
+});
