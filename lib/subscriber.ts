@@ -21,13 +21,13 @@ export interface SubscriberOptions {
   onEnd?: (subscriber: Subscriber, reason: EndReason) => void;
 }
 
-/** Raised into the stream of a reader that fell too far behind. */
-export class SlowReaderError extends Error {
-  /** Makes the error for a queue that passed `limit` bytes. */
-  constructor(limit: number) {
-    super(`Dropped subscriber: more than ${limit} bytes queued`);
-    this.name = "SlowReaderError";
-  }
+/**
+ * The reason a slow reader's stream is errored with. A string, not an Error:
+ * Deno prints whatever a response body errors with, and one line is enough
+ * next to the hub's structured log line.
+ */
+export function slowReaderReason(limit: number): string {
+  return `herald: dropped a slow reader (more than ${limit} bytes queued)`;
 }
 
 /**
@@ -78,7 +78,7 @@ export class Subscriber {
     if (this.#ended || controller === null) return;
     if (!this.#enqueue(controller, bytes)) return;
     if ((controller.desiredSize ?? 0) < 0) {
-      controller.error(new SlowReaderError(this.#maxQueuedBytes));
+      controller.error(slowReaderReason(this.#maxQueuedBytes));
       this.#end("overflow");
     }
   }
