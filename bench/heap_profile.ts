@@ -69,12 +69,8 @@ async function getJson<T>(
   return await response.json() as T;
 }
 
-/** Measures one app; returns the printed report. */
-export async function profileApp(
-  app: string,
-  streams: number,
-): Promise<string> {
-  const spec: PeerSpec = {
+function profileSpec(app: string): PeerSpec {
+  return {
     name: `profile-${app}`,
     label: app,
     command: (port) => ({
@@ -91,102 +87,118 @@ export async function profileApp(
     eventsPath: "/events?topic=chat",
     publishPath: "/message",
   };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Starts the app, warms it with 10 streams, calls `before`, opens `streams`
+ * idle streams, waits, calls `after`; returns how many opened.
+ */
+async function withStreams(
+  app: string,
+  streams: number,
+  before: (peer: RunningPeer) => Promise<void>,
+  after: (peer: RunningPeer) => Promise<void>,
+): Promise<number> {
+  const spec = profileSpec(app);
   await using peer = await RunningPeer.start(spec);
-  // Warm the handler once (lazy module state, first-request caches).
-  const warmFleet = new StreamFleet({ client: "epoll", workers: 1 });
+  const target = { host: "127.0.0.1", port: peer.port, path: spec.eventsPath };
+  const warm = new StreamFleet({ client: "epoll", workers: 1 });
   try {
-    await warmFleet.open({
-      host: "127.0.0.1",
-      port: peer.port,
-      path: spec.eventsPath,
-      count: 10,
-    });
+    await warm.open({ ...target, count: 10 });
   } finally {
-    await warmFleet.close();
+    await warm.close();
   }
   const fleet = new StreamFleet({ client: "epoll", workers: 1 });
   try {
-    await new Promise((r) => setTimeout(r, 1000));
-    const m0 = await getJson<Memory>(peer.port, "/__bench/memory");
-    const t0 = sampleTree(peer.pid);
-    const file0 = `${peer.tempDir}/empty.heapsnapshot`;
-    await getJson(
-      peer.port,
-      `/__bench/heap?file=${encodeURIComponent(file0)}`,
-      "POST",
-    );
-    const open = await fleet.open({
-      host: "127.0.0.1",
-      port: peer.port,
-      path: spec.eventsPath,
-      count: streams,
-    });
-    await new Promise((r) => setTimeout(r, 2000));
-    const m1 = await getJson<Memory>(peer.port, "/__bench/memory");
-    const t1 = sampleTree(peer.pid);
-    const file1 = `${peer.tempDir}/streams.heapsnapshot`;
-    await getJson(
-      peer.port,
-      `/__bench/heap?file=${encodeURIComponent(file1)}`,
-      "POST",
-    );
-    const n = open.established;
-    progress(`${app}: opened ${n}; analysing snapshots`);
-    const g0 = groupSnapshot(file0);
-    const g1 = groupSnapshot(file1);
-    const rows: Array<[string, number, number]> = [];
-    for (const [key, b] of g1) {
-      const a = g0.get(key) ?? { count: 0, bytes: 0 };
-      const dBytes = b.bytes - a.bytes;
-      const dCount = b.count - a.count;
-      if (dBytes !== 0 || dCount !== 0) {
-        rows.push([key, dCount / n, dBytes / n]);
-      }
-    }
-    rows.sort((x, y) => y[2] - x[2]);
-    const heapPerStream = rows.reduce((s, r) => s + r[2], 0);
-    const kib = (bytes: number) => num(bytes / 1024, 2);
-    const rss = (t1.rssKiB - t0.rssKiB) * 1024 / n;
-    const lines = [
-      `### ${app}: ${n} idle streams`,
-      "",
-      "| per stream | bytes | KiB |",
-      "| --- | ---: | ---: |",
-      `| RSS (process tree, /proc) | ${num(rss)} | ${kib(rss)} |`,
-      `| V8 heap used (Deno.memoryUsage, after GC) | ${
-        num((m1.heapUsed - m0.heapUsed) / n)
-      } | ${kib((m1.heapUsed - m0.heapUsed) / n)} |`,
-      `| V8 heap committed (heapTotal) | ${
-        num((m1.heapTotal - m0.heapTotal) / n)
-      } | ${kib((m1.heapTotal - m0.heapTotal) / n)} |`,
-      `| external (ArrayBuffers etc.) | ${
-        num((m1.external - m0.external) / n)
-      } | ${kib((m1.external - m0.external) / n)} |`,
-      `| heap snapshot, sum of self sizes | ${num(heapPerStream)} | ${
-        kib(heapPerStream)
-      } |`,
-      `| RSS − heap committed − external (native: Rust, hyper, tokio, allocator) | ${
-        num(
-          rss - (m1.heapTotal - m0.heapTotal) / n -
-            (m1.external - m0.external) / n,
-        )
-      } | ${
-        kib(
-          rss - (m1.heapTotal - m0.heapTotal) / n -
-            (m1.external - m0.external) / n,
-        )
-      } |`,
-      "",
-      "| heap snapshot: type: constructor / name | objects per stream | bytes per stream |",
-      "| --- | ---: | ---: |",
-      ...rows.slice(0, 30).map(([key, c, b]) =>
-        `| ${key.replaceAll("|", "\\|")} | ${num(c, 2)} | ${num(b, 1)} |`
-      ),
-    ];
-    return lines.join("\n");
+    await delay(1000);
+    await before(peer);
+    const open = await fleet.open({ ...target, count: streams });
+    await delay(2000);
+    await after(peer);
+    return open.established;
   } finally {
     await fleet.close();
   }
+}
+
+/**
+ * Measures one app in two fresh servers: RSS and `Deno.memoryUsage()` with
+ * no snapshot (writing a snapshot grows the process and the allocator then
+ * reuses that memory, which would skew RSS either way), then the two heap
+ * snapshots for the breakdown by object type. Returns the printed report.
+ */
+export async function profileApp(
+  app: string,
+  streams: number,
+): Promise<string> {
+  let m0: Memory | null = null;
+  let m1: Memory | null = null;
+  let rss0 = 0;
+  let rss1 = 0;
+  const n = await withStreams(app, streams, async (peer) => {
+    m0 = await getJson<Memory>(peer.port, "/__bench/memory");
+    rss0 = sampleTree(peer.pid).rssKiB;
+  }, async (peer) => {
+    m1 = await getJson<Memory>(peer.port, "/__bench/memory");
+    rss1 = sampleTree(peer.pid).rssKiB;
+  });
+  const dir = Deno.makeTempDirSync({ prefix: "herald-heap-" });
+  const snapshot = (file: string) => async (peer: RunningPeer) => {
+    await getJson(
+      peer.port,
+      `/__bench/heap?file=${encodeURIComponent(`${dir}/${file}`)}`,
+      "POST",
+    );
+  };
+  const n2 = await withStreams(
+    app,
+    streams,
+    snapshot("empty.heapsnapshot"),
+    snapshot("streams.heapsnapshot"),
+  );
+  progress(`${app}: opened ${n} and ${n2}; analysing snapshots`);
+  const g0 = groupSnapshot(`${dir}/empty.heapsnapshot`);
+  const g1 = groupSnapshot(`${dir}/streams.heapsnapshot`);
+  Deno.removeSync(dir, { recursive: true });
+  const rows: Array<[string, number, number]> = [];
+  for (const [key, b] of g1) {
+    const a = g0.get(key) ?? { count: 0, bytes: 0 };
+    if (b.bytes !== a.bytes || b.count !== a.count) {
+      rows.push([key, (b.count - a.count) / n2, (b.bytes - a.bytes) / n2]);
+    }
+  }
+  rows.sort((x, y) => y[2] - x[2]);
+  const snapshotPerStream = rows.reduce((s, r) => s + r[2], 0);
+  const before = m0! as Memory;
+  const afterM = m1! as Memory;
+  const rss = (rss1 - rss0) * 1024 / n;
+  const used = (afterM.heapUsed - before.heapUsed) / n;
+  const committed = (afterM.heapTotal - before.heapTotal) / n;
+  const external = (afterM.external - before.external) / n;
+  const row = (label: string, bytes: number) =>
+    `| ${label} | ${num(bytes)} | ${num(bytes / 1024, 2)} |`;
+  return [
+    `### ${app}: ${n} idle streams`,
+    "",
+    "| per stream | bytes | KiB |",
+    "| --- | ---: | ---: |",
+    row("RSS (process, /proc)", rss),
+    row("V8 heap used (Deno.memoryUsage after GC)", used),
+    row("V8 heap committed (heapTotal)", committed),
+    row("external (ArrayBuffers)", external),
+    row("RSS − heap committed − external (native)", rss - committed - external),
+    row("heap snapshot: sum of self sizes (second server)", snapshotPerStream),
+    "",
+    "| heap snapshot: type: constructor / name | objects per stream | bytes per stream |",
+    "| --- | ---: | ---: |",
+    ...rows.slice(0, 30).map(([key, c, b]) =>
+      `| ${key.replaceAll("|", "\\|")} | ${num(c, 2)} | ${num(b, 1)} |`
+    ),
+  ].join("\n");
 }
 
 if (import.meta.main) {

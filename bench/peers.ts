@@ -101,6 +101,22 @@ export const PEERS: Record<string, PeerSpec> = {
     eventsPath: "/events",
     publishPath: "/message",
   },
+  "node-on-deno": {
+    name: "node-on-deno",
+    label: "the naive Node `http` broadcaster run by Deno (node:http)",
+    command: (port) => ({
+      argv: [
+        Deno.execPath(),
+        "run",
+        "--allow-net",
+        "--allow-env",
+        `${ROOT}/bench/peers/naive_node.mjs`,
+      ],
+      env: { PORT: String(port), HOSTNAME: "127.0.0.1" },
+    }),
+    eventsPath: "/events",
+    publishPath: "/message",
+  },
   "deno-minimal": {
     name: "deno-minimal",
     label: "minimal `Deno.serve` broadcaster",

@@ -85,6 +85,10 @@ export interface Row {
   pssPerStreamKiB: number;
   /** Seconds to open all streams. */
   openSeconds: number;
+  /** Server CPU per opened stream, µs. */
+  openCpuUsPerStream: number;
+  /** Highest load of other processes during a wide or CPU phase, cores. */
+  noiseCores: number;
 }
 
 /** Medians over a peer's runs. */
@@ -108,6 +112,12 @@ export function summarise(
     rssPerStreamKiB: median(wide.map((w) => w.rssPerStreamKiB)),
     pssPerStreamKiB: median(wide.map((w) => w.pssPerStreamKiB)),
     openSeconds: median(wide.map((w) => w.open.openMs / 1000)),
+    openCpuUsPerStream: median(wide.map((w) => w.openCpuUsPerStream)),
+    noiseCores: Math.max(
+      0,
+      ...wide.map((w) => w.phase.machine.others),
+      ...fast.map((f) => f.cpu.machine.others),
+    ),
   };
 }
 
@@ -137,8 +147,8 @@ export function headlineTable(
 /** The secondary table: loss, duplicates, Pss and the client's own cost. */
 export function detailTable(rows: Row[]): string {
   const lines = [
-    "| server | runs (wide, fast) | lost / duplicated at the wide run (all runs) | Pss per idle stream | load generator CPU µs per delivery (1,000 × 50) |",
-    "| --- | ---: | ---: | ---: | ---: |",
+    "| server | runs (wide, fast) | lost / duplicated at the wide run (all runs) | Pss per idle stream | server CPU µs per stream opened | load generator CPU µs per delivery (1,000 × 50) | other processes, most seen (cores) |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const r of rows) {
     lines.push(

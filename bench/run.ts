@@ -10,8 +10,8 @@
  *
  * Options (full run): `--peers herald,nchan,...` (also `deno-minimal`),
  * `--reps 3`, `--scenarios wide,fast`, `--streams 10000`, `--rate 10`,
- * `--seconds 10`, `--fast-streams 1000`, `--step-seconds 3`, `--workers 1`,
- * `--client epoll|deno` (epoll through FFI where available), `--quiet-wait 30`
+ * `--seconds 10`, `--fast-streams 1000`, `--step-seconds 2`, `--workers 1`,
+ * `--client epoll|deno` (epoll through FFI where available), `--quiet-wait 10`
  * (seconds to wait for other load on the machine to stop before each run),
  * `--out <file>`. Quick run: `--streams`, `--messages`, `--rate`.
  */
@@ -37,7 +37,55 @@ import {
   type WideResult,
 } from "./scenarios.ts";
 
-const DEFAULT_PEERS = ["herald", "herald-parallel", "nchan", "node"];
+const DEFAULT_PEERS = [
+  "herald",
+  "herald-parallel",
+  "nchan",
+  "node",
+  "deno-minimal",
+  "node-on-deno",
+];
+
+function commandLine(argv: string[]): string {
+  try {
+    const out = new Deno.Command(argv[0]!, {
+      args: argv.slice(1),
+      stdout: "piped",
+      stderr: "piped",
+    })
+      .outputSync();
+    const text = new TextDecoder().decode(out.stdout) +
+      new TextDecoder().decode(out.stderr);
+    return text.trim().split("\n")[0] ?? "";
+  } catch {
+    return "(not found)";
+  }
+}
+
+/** The machine and the versions of everything measured. */
+export function machineInfo(): Record<string, string> {
+  const cpu = Deno.readTextFileSync("/proc/cpuinfo");
+  const model = /^model name\s*:\s*(.*)$/m.exec(cpu)?.[1] ?? "?";
+  const mem = /^MemTotal:\s+(\d+) kB/m.exec(
+    Deno.readTextFileSync("/proc/meminfo"),
+  )?.[1];
+  return {
+    cpu: `${navigator.hardwareConcurrency} × ${model}`,
+    memory: `${((Number(mem) || 0) / 1024 / 1024).toFixed(1)} GiB`,
+    kernel: commandLine(["uname", "-sr"]),
+    deno: `${Deno.version.deno} (V8 ${Deno.version.v8})`,
+    node: commandLine(["node", "--version"]),
+    nginx: commandLine(["nginx", "-v"]),
+    nchan: commandLine([
+      "dpkg-query",
+      "-W",
+      "-f",
+      "${Version}",
+      "libnginx-mod-nchan",
+    ]),
+    "open files limit": commandLine(["bash", "-c", "ulimit -Hn"]),
+  };
+}
 
 /** Parses the command line and runs; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -53,10 +101,10 @@ export async function main(args: string[]): Promise<number> {
       rate: { type: "string" },
       seconds: { type: "string", default: "10" },
       "fast-streams": { type: "string", default: "1000" },
-      "step-seconds": { type: "string", default: "3" },
+      "step-seconds": { type: "string", default: "2" },
       workers: { type: "string", default: "1" },
       client: { type: "string" },
-      "quiet-wait": { type: "string", default: "30" },
+      "quiet-wait": { type: "string", default: "10" },
       out: { type: "string" },
     },
     strict: true,
@@ -88,6 +136,12 @@ export async function main(args: string[]): Promise<number> {
   const fast = new Map<string, FastResult[]>();
   const failures: string[] = [];
   const started = Date.now();
+  const machine = machineInfo();
+  progress(
+    `machine: ${
+      JSON.stringify(machine)
+    }; client ${client}, ${workers} worker(s)`,
+  );
   for (let rep = 1; rep <= reps; rep++) {
     for (const scenario of ["wide", "fast"]) {
       if (!scenarios.has(scenario)) continue;
@@ -133,7 +187,9 @@ export async function main(args: string[]): Promise<number> {
             progress(`${tag}: cpu phase: ${phaseLine(r.cpu)}`);
             for (const s of r.steps) {
               progress(
-                `${tag}:   ${s.pass ? "pass" : "FAIL"} ${phaseLine(s.phase)}`,
+                `${tag}:   ${s.pass ? "pass" : "FAIL"}${
+                  s.noisy ? " (noisy)" : ""
+                } ${phaseLine(s.phase)}`,
               );
             }
             progress(`${tag}: highest passing rate ${r.bestRate} msg/s`);

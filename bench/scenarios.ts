@@ -12,10 +12,16 @@
 import { type ClientKind, StreamFleet } from "./fleet.ts";
 import { type PhaseContext, type PhaseResult, runPhase } from "./phase.ts";
 import { PEERS, type PeerSpec, RunningPeer } from "./peers.ts";
-import { sampleTree, type TreeSample } from "./proc.ts";
+import { sampleTree, type TreeSample, waitForQuiet } from "./proc.ts";
 import type { OpenResult } from "./stream_pool.ts";
 
 const HOST = "127.0.0.1";
+
+/**
+ * Cores used by other processes (not the server, not the load generator,
+ * not softirq) above which a phase counts as disturbed.
+ */
+export const NOISE_CORES = 0.3;
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -29,7 +35,7 @@ export interface WideOptions {
   rate?: number;
   /** Seconds of publishing. @default {10} */
   seconds?: number;
-  /** Seconds to sit idle before reading RSS. @default {3} */
+  /** Seconds to sit idle before reading RSS. @default {2} */
   idleSeconds?: number;
   /** Client Workers (0 = main thread). @default {0} */
   workers?: number;
@@ -67,16 +73,21 @@ export interface FastOptions {
   streams?: number;
   /** Rate of the CPU phase, msg/s. @default {50} */
   cpuRate?: number;
-  /** Seconds of the CPU phase. @default {10} */
+  /** Seconds of the CPU phase. @default {6} */
   cpuSeconds?: number;
-  /** Seconds per step of the rate search (0 skips the search). @default {3} */
+  /** Seconds per step of the rate search (0 skips the search). @default {2} */
   stepSeconds?: number;
   /** The p99 bound, ms. @default {100} */
   p99BoundMs?: number;
-  /** First rate tried, msg/s. @default {100} */
+  /** First rate tried, msg/s. @default {50} */
   startRate?: number;
   /** Highest rate tried, msg/s. @default {6400} */
   maxRate?: number;
+  /**
+   * Times a failed step is tried again when other processes used more than
+   * {@linkcode NOISE_CORES} cores during it. @default {2}
+   */
+  noisyRetries?: number;
   /** Bisection steps after the first failure. @default {3} */
   bisections?: number;
   /** Client Workers (0 = main thread). @default {0} */
@@ -93,6 +104,8 @@ export interface SearchStep {
   pass: boolean;
   /** The phase. */
   phase: PhaseResult;
+  /** Whether other processes used more than NOISE_CORES during it. */
+  noisy: boolean;
 }
 
 /** What {@linkcode runFast} measured. */
@@ -172,7 +185,7 @@ export async function runWide(
       options.concurrency ?? 256,
     );
     const opened = sampleTree(peer.pid, false);
-    await delay((options.idleSeconds ?? 3) * 1000);
+    await delay((options.idleSeconds ?? 2) * 1000);
     const idle = sampleTree(peer.pid);
     if (options.onIdle) await options.onIdle(peer);
     const ctx = context(peer, fleet, open.established);
@@ -207,7 +220,7 @@ export async function runFast(
 ): Promise<FastResult> {
   const streams = options.streams ?? 1000;
   const bound = options.p99BoundMs ?? 100;
-  const stepSeconds = options.stepSeconds ?? 3;
+  const stepSeconds = options.stepSeconds ?? 2;
   await using peer = await RunningPeer.start(spec);
   const fleet = new StreamFleet({
     workers: options.workers ?? 0,
@@ -219,28 +232,33 @@ export async function runFast(
     const ctx = context(peer, fleet, open.established);
     const cpuRate = options.cpuRate ?? 50;
     const cpu = await runPhase(ctx, {
-      messages: Math.round(cpuRate * (options.cpuSeconds ?? 10)),
+      messages: Math.round(cpuRate * (options.cpuSeconds ?? 6)),
       rate: cpuRate,
     });
     const steps: SearchStep[] = [];
+    const retries = options.noisyRetries ?? 2;
     const step = async (rate: number): Promise<boolean> => {
-      const phase = await runPhase(ctx, {
-        messages: Math.max(1, Math.round(rate * stepSeconds)),
-        rate,
-        quietMs: 1000,
-        maxDrainMs: 10000,
-      });
-      const pass = passes(phase, bound);
-      steps.push({ rate, pass, phase });
-      // Let a backlog clear before the next step.
-      await delay(300);
-      return pass;
+      for (let attempt = 0;; attempt++) {
+        const phase = await runPhase(ctx, {
+          messages: Math.max(1, Math.round(rate * stepSeconds)),
+          rate,
+          quietMs: 1000,
+          maxDrainMs: 10000,
+        });
+        const pass = passes(phase, bound);
+        const noisy = phase.machine.others > NOISE_CORES;
+        steps.push({ rate, pass, phase, noisy });
+        // Let a backlog clear (and, after a noisy failure, other load pass).
+        await delay(300);
+        if (pass || !noisy || attempt >= retries) return pass;
+        await waitForQuiet({ maxBusyCores: NOISE_CORES, timeoutMs: 10000 });
+      }
     };
     let good = 0;
     let bad = 0;
     if (stepSeconds > 0) {
       for (
-        let rate = options.startRate ?? 100;
+        let rate = options.startRate ?? 50;
         rate <= (options.maxRate ?? 6400);
         rate *= 2
       ) {
