@@ -8,6 +8,14 @@ import { startHerald } from "./_process.ts";
 import { eventually } from "./_server.ts";
 import { dataOf, SseClient, type SseEvent } from "./_sse_client.ts";
 
+// The CI run is small; a soak run raises the load, e.g.
+// PARALLEL_SUBSCRIBERS=400 PARALLEL_EVENTS=2000 PARALLEL_PUBLISHERS=16 deno task test tests/parallel_test.ts
+const SUBSCRIBERS = Number(Deno.env.get("PARALLEL_SUBSCRIBERS") ?? 24);
+const EVENTS = 2 *
+  Math.round(Number(Deno.env.get("PARALLEL_EVENTS") ?? 60) / 2);
+const PUBLISHERS = Number(Deno.env.get("PARALLEL_PUBLISHERS") ?? 6);
+const TIMEOUT_MS = Math.max(10_000, EVENTS * 20);
+
 async function publishMany(
   url: string,
   count: number,
@@ -54,7 +62,7 @@ function assertIncreasing(events: SseEvent[]): void {
 for (const jobs of [2, 4]) {
   Deno.test(`deno serve --parallel with ${jobs} isolates: every subscriber gets every publish once, in one order, and reconnects replay on any isolate`, async () => {
     await using herald = await startHerald({ jobs });
-    const subscriberCount = 24;
+    const subscriberCount = SUBSCRIBERS;
     // Opened one after another: an isolate accepts a whole burst of pending
     // connections at once, while connections that come one by one spread.
     const clients: SseClient[] = [];
@@ -81,9 +89,9 @@ for (const jobs of [2, 4]) {
       );
 
       // Phase 1: 60 publishes from 6 concurrent publishers.
-      const published = await publishMany(herald.url, 60, 6, "a");
+      const published = await publishMany(herald.url, EVENTS, PUBLISHERS, "a");
       const received = await Promise.all(
-        clients.map((client) => client.collect(60, 10_000)),
+        clients.map((client) => client.collect(EVENTS, TIMEOUT_MS)),
       );
       const order = received[0]!.map((e) => e.id);
       assert.deepEqual(
@@ -104,9 +112,9 @@ for (const jobs of [2, 4]) {
       const away = clients.splice(0, subscriberCount / 2);
       const lastSeen = order.at(-1)!;
       await Promise.all(away.map((client) => client.close()));
-      const missed = await publishMany(herald.url, 30, 3, "b");
+      const missed = await publishMany(herald.url, EVENTS / 2, PUBLISHERS, "b");
       const stayed = await Promise.all(
-        clients.map((client) => client.collect(30, 10_000)),
+        clients.map((client) => client.collect(EVENTS / 2, TIMEOUT_MS)),
       );
       // They reconnect (to any isolate) with Last-Event-ID, as a browser does.
       const back: SseClient[] = [];
@@ -119,7 +127,7 @@ for (const jobs of [2, 4]) {
       }
       clients.push(...back);
       const replayed = await Promise.all(
-        back.map((client) => client.collect(30, 10_000)),
+        back.map((client) => client.collect(EVENTS / 2, TIMEOUT_MS)),
       );
       for (const events of [...stayed, ...replayed]) {
         assertIncreasing(events);
@@ -133,7 +141,7 @@ for (const jobs of [2, 4]) {
       // Phase 3: live again, everywhere, with no duplicate of the replay.
       const live = await publishMany(herald.url, 6, 2, "c");
       for (const client of clients) {
-        const events = await client.collect(6, 10_000);
+        const events = await client.collect(6, TIMEOUT_MS);
         assert.deepEqual(new Set(events.map((e) => e.id)), new Set(live));
       }
     } finally {
