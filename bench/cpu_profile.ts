@@ -6,6 +6,7 @@
  * machine's Node reads V8's log format).
  *
  * Run: `deno run -A bench/cpu_profile.ts [--app herald] [--streams 1000] [--rate 200] [--seconds 10]`
+ * (`--rate 0` profiles opening the streams only).
  */
 import { parseArgs } from "node:util";
 import { StreamFleet } from "./fleet.ts";
@@ -45,16 +46,27 @@ export async function profileCpu(
       path: spec.eventsPath,
       count: options.streams,
     });
-    const phase = await runPhase({
-      fleet,
-      streams: open.established,
-      serverPid: peer.pid,
-      host: "127.0.0.1",
-      port: peer.port,
-      publishPath: spec.publishPath,
-      nextSeq: 0,
-    }, { messages: options.rate * options.seconds, rate: options.rate });
-    progress(`${app}: ${phaseLine(phase)}`);
+    if (options.rate > 0) {
+      const phase = await runPhase({
+        fleet,
+        streams: open.established,
+        serverPid: peer.pid,
+        host: "127.0.0.1",
+        port: peer.port,
+        publishPath: spec.publishPath,
+        nextSeq: 0,
+      }, {
+        messages: options.rate * options.seconds,
+        rate: options.rate,
+      });
+      progress(`${app}: ${phaseLine(phase)}`);
+    } else {
+      progress(
+        `${app}: opened ${open.established} in ${
+          open.openMs.toFixed(0)
+        } ms (no publishing)`,
+      );
+    }
   } finally {
     await fleet.close();
     await peer.stop();

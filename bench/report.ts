@@ -154,9 +154,9 @@ export function detailTable(rows: Row[]): string {
     lines.push(
       `| ${r.label} | ${r.runs[0]}, ${r.runs[1]} | ${num(r.wideLost)} / ${
         num(r.wideDuplicates)
-      } | ${num(r.pssPerStreamKiB, 1)} KiB | ${
+      } | ${num(r.pssPerStreamKiB, 1)} KiB | ${num(r.openCpuUsPerStream)} | ${
         num(r.clientUsPerDelivery, 2)
-      } |`,
+      } | ${num(r.noiseCores, 2)} |`,
     );
   }
   return lines.join("\n");

@@ -13,7 +13,8 @@
  * `--seconds 10`, `--fast-streams 1000`, `--step-seconds 2`, `--workers 1`,
  * `--client epoll|deno` (epoll through FFI where available), `--quiet-wait 10`
  * (seconds to wait for other load on the machine to stop before each run),
- * `--out <file>`. Quick run: `--streams`, `--messages`, `--rate`.
+ * `--out <file>`; `--from <file>` prints the tables of a saved run again.
+ * Quick run: `--streams`, `--messages`, `--rate`.
  */
 import { parseArgs } from "node:util";
 import { PEERS } from "./peers.ts";
@@ -106,10 +107,12 @@ export async function main(args: string[]): Promise<number> {
       client: { type: "string" },
       "quiet-wait": { type: "string", default: "10" },
       out: { type: "string" },
+      from: { type: "string" },
     },
     strict: true,
   });
   if (values.quick) return await quick(values);
+  if (values.from !== undefined) return render(values.from);
 
   const peers = (values.peers?.split(",") ?? DEFAULT_PEERS).map((name) => {
     const spec = PEERS[name];
@@ -243,6 +246,37 @@ export async function main(args: string[]): Promise<number> {
   );
   print(`Raw results: ${out}`);
   return failures.length > 0 ? 1 : 0;
+}
+
+/** Prints the tables of a saved results file again (`--from <file>`). */
+function render(file: string): number {
+  const saved = JSON.parse(Deno.readTextFileSync(file)) as {
+    args: string[];
+    wide: Record<string, WideResult[]>;
+    fast: Record<string, FastResult[]>;
+  };
+  const names = [
+    ...new Set([...Object.keys(saved.wide), ...Object.keys(saved.fast)]),
+  ];
+  const rows = names.map((name) =>
+    summarise(
+      name,
+      PEERS[name]?.label ?? name,
+      saved.wide[name] ?? [],
+      saved.fast[name] ?? [],
+    )
+  );
+  const first = Object.values(saved.wide)[0]?.[0];
+  print(
+    `${
+      headlineTable(
+        rows,
+        first?.phase.streams ?? 10000,
+        first?.phase.rate ?? 10,
+      )
+    }\n\n${detailTable(rows)}`,
+  );
+  return 0;
 }
 
 async function quick(
