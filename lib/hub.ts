@@ -10,6 +10,7 @@ import { type Logger, silentLogger } from "./log.ts";
 import { EVENT_TYPE, type PublishRequest } from "./message.ts";
 import { formatComment, formatEvent, formatRetry } from "./sse_format.ts";
 import { type EndReason, Subscriber } from "./subscriber.ts";
+import { FanOut } from "./fan_out.ts";
 
 /** Options for {@linkcode Hub}; the config's values, with the same defaults. */
 export interface HubOptions {
@@ -23,6 +24,11 @@ export interface HubOptions {
   maxClients?: number;
   /** Bytes queued for one slow stream before it is cut off. @default {262144} */
   maxQueuedBytes?: number;
+  /**
+   * Events within this many ms of the last send go out together, one chunk
+   * per topic (see fan_out.ts); 0 sends each event at once. @default {5}
+   */
+  coalesceMs?: number;
   /** Where drops and failures are written. @default {silentLogger} */
   logger?: Logger;
   /** The wall clock in ms. @default {Date.now} */
@@ -106,7 +112,11 @@ export class Hub {
   readonly #subscribers = new Set<Subscriber>();
   readonly #timers: Array<ReturnType<typeof setInterval>> = [];
   readonly #unsubscribe: () => void;
+  readonly #fanOut: FanOut;
   readonly #heartbeat = encoder.encode(formatComment("keep-alive"));
+  readonly #retryFrame: Uint8Array;
+  readonly #welcomes = new Map<string, Uint8Array>();
+  #welcomeSecond = 0;
   #events = 0;
   #dropped = 0;
   #closed = false;
@@ -120,6 +130,10 @@ export class Hub {
     this.#maxQueuedBytes = options.maxQueuedBytes ?? 256 * 1024;
     this.#logger = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
+    this.#retryFrame = encoder.encode(formatRetry(this.#retryMs));
+    this.#fanOut = new FanOut(this.#topics, {
+      coalesceMs: options.coalesceMs ?? 5,
+    });
     this.#unsubscribe = bus.subscribe((event) => this.#receive(event));
     const heartbeatMs = options.heartbeatMs ?? 15000;
     const updateIntervalMs = options.updateIntervalMs ?? 3000;
@@ -166,7 +180,7 @@ export class Hub {
       set.add(subscriber);
     }
     this.#bus.reportClients(this.#subscribers.size);
-    subscriber.write(encoder.encode(formatRetry(this.#retryMs)));
+    subscriber.write(this.#retryFrame);
     if (lastEventId === null) {
       subscriber.write(this.#welcome(topics, 0));
       return subscriber.stream;
@@ -227,6 +241,7 @@ export class Hub {
    */
   drain(retryMs = 250): void {
     this.#closed = true;
+    this.#fanOut.flush();
     for (const subscriber of [...this.#subscribers]) {
       const jittered = retryMs + Math.floor(Math.random() * retryMs);
       subscriber.end(encoder.encode(formatRetry(jittered)));
@@ -236,6 +251,7 @@ export class Hub {
   /** Drains, stops the timers and leaves the bus. */
   close(): Promise<void> {
     this.drain();
+    this.#fanOut.close();
     for (const timer of this.#timers) clearInterval(timer);
     this.#timers.length = 0;
     this.#unsubscribe();
@@ -281,6 +297,23 @@ export class Hub {
   }
 
   #welcome(topics: readonly string[], replayed: number): Uint8Array {
+    if (replayed > 0) return this.#encodeWelcome(topics, replayed);
+    // A burst of connects shares the welcome of the same second and topics.
+    const second = Math.floor(this.#now() / 1000);
+    if (second !== this.#welcomeSecond || this.#welcomes.size > 256) {
+      this.#welcomes.clear();
+      this.#welcomeSecond = second;
+    }
+    const key = topics.join("\n");
+    let bytes = this.#welcomes.get(key);
+    if (bytes === undefined) {
+      bytes = this.#encodeWelcome(topics, 0);
+      this.#welcomes.set(key, bytes);
+    }
+    return bytes;
+  }
+
+  #encodeWelcome(topics: readonly string[], replayed: number): Uint8Array {
     return encoder.encode(formatEvent({
       event: EVENT_TYPE.System,
       data: eventData({
@@ -304,13 +337,11 @@ export class Hub {
   #receive(event: HubEvent): void {
     this.#events++;
     this.#history.record(event);
-    const subscribers = this.#topics.get(event.topic);
-    if (subscribers === undefined) return;
+    if (!this.#topics.has(event.topic)) return;
     const id = parseId(event.id);
     if (id === null) return;
     // Encoded once; every subscriber queues the same bytes.
-    const bytes = this.#frame(event);
-    for (const subscriber of subscribers) subscriber.deliver(id, bytes);
+    this.#fanOut.send(event.topic, id, this.#frame(event));
   }
 
   #broadcast(bytes: Uint8Array): void {

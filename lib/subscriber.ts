@@ -30,6 +30,11 @@ export function slowReaderReason(limit: number): string {
   return `herald: dropped a slow reader (more than ${limit} bytes queued)`;
 }
 
+/** The queue counts bytes; one function shared by every stream. */
+function byteLength(chunk: Uint8Array): number {
+  return chunk.byteLength;
+}
+
 /**
  * A stream of SSE bytes for one client.
  *
@@ -63,7 +68,7 @@ export class Subscriber {
       cancel: () => this.#end("cancel"),
     }, {
       highWaterMark: this.#maxQueuedBytes,
-      size: (chunk) => chunk.byteLength,
+      size: byteLength,
     });
   }
 
@@ -94,6 +99,16 @@ export class Subscriber {
       this.#after = null;
     }
     this.write(bytes);
+  }
+
+  /**
+   * Whether a joined batch of its one topic's events can be written as is:
+   * one topic (so no order across topics to keep) and no replay handoff under
+   * way (so no event to hold or skip). Such a subscriber takes `write()`.
+   */
+  get takesBatches(): boolean {
+    return this.topics.length === 1 && this.#held === null &&
+      this.#after === null;
   }
 
   /** Starts holding live events while a replay is written. */

@@ -4,6 +4,8 @@ import { DEFAULT_TOPIC, MessageError, validateTopic } from "../lib/message.ts";
 import { jsonError } from "./_responses.ts";
 import type { MethodTable, RouteContext } from "./_types.ts";
 
+const DEFAULT_TOPICS: readonly string[] = Object.freeze([DEFAULT_TOPIC]);
+
 /** Ids longer than this are not ours; they replay as "unknown-id". */
 const MAX_ID_LENGTH = 128;
 
@@ -19,7 +21,11 @@ function lastEventId(context: RouteContext): string | null {
 function streamEvents(context: RouteContext): Response {
   const { url, config, hub } = context;
   const asked = url.searchParams.getAll("topic");
-  const topics = [...new Set(asked.length === 0 ? [DEFAULT_TOPIC] : asked)];
+  const topics = asked.length === 0
+    ? DEFAULT_TOPICS
+    : asked.length === 1
+    ? asked
+    : [...new Set(asked)];
   if (topics.length > config.maxTopicsPerStream) {
     return jsonError(
       400,
