@@ -1,25 +1,31 @@
 /**
  * @module Fan-out of encoded events to subscribers, with write coalescing.
- * Under load, the events of one topic that arrive within `coalesceMs` of the
- * last flush are joined into one chunk and enqueued once to every stream that
- * follows only that topic: each chunk enqueued to a Deno response stream costs
- * a few microseconds however small it is, so one chunk per batch instead of
- * one per event is what lets one isolate reach thousands of msg/s (see
- * BENCHMARKS.md). The first event after a quiet spell goes out at once, so a
- * light load pays no latency. Web-only.
+ * Each chunk enqueued to a Deno response stream costs a few microseconds
+ * however small it is (BENCHMARKS.md), so under load the events of a topic
+ * are joined into one chunk, enqueued once to every stream that follows only
+ * that topic. A token bucket decides: each send to the streams (a flush)
+ * takes a token, tokens come back one per `coalesceMs`, and up to
+ * {@linkcode BURST} are saved up. While tokens are left an event goes out at
+ * once, so a light or bursty-but-slow load pays no latency; past that, events
+ * wait for the next token and go out together, so flushes never exceed one
+ * per window however fast events come. Web-only.
  */
 import type { EventId } from "./event_id.ts";
 import type { Subscriber } from "./subscriber.ts";
 
+/** Flushes that may be saved up to send a short burst at once. */
+export const BURST = 3;
+
 /** Options for {@linkcode FanOut}. */
 export interface FanOutOptions {
   /**
-   * Events that arrive within this many ms of the last flush wait and are
-   * sent together; 0 sends every event at once.
+   * The time one flush token takes to come back, in ms; 0 sends every event
+   * at once. A function is asked at each send, so the window can follow the
+   * number of streams.
    *
    * @default {5}
    */
-  coalesceMs?: number;
+  coalesceMs?: number | (() => number);
   /** A monotonic clock in ms. @default {performance.now} */
   now?: () => number;
 }
@@ -39,10 +45,11 @@ interface Pending {
  */
 export class FanOut {
   readonly #topics: ReadonlyMap<string, ReadonlySet<Subscriber>>;
-  readonly #coalesceMs: number;
+  readonly #coalesceMs: () => number;
   readonly #now: () => number;
   #pending: Pending[] = [];
-  #lastFlush = Number.NEGATIVE_INFINITY;
+  #tokens = BURST;
+  #refilledAt = Number.NEGATIVE_INFINITY;
   #timer: ReturnType<typeof setTimeout> | null = null;
 
   /** Fans out to the subscribers in `topics` (the hub's live index). */
@@ -51,17 +58,20 @@ export class FanOut {
     options: FanOutOptions = {},
   ) {
     this.#topics = topics;
-    this.#coalesceMs = options.coalesceMs ?? 5;
+    const coalesceMs = options.coalesceMs ?? 5;
+    this.#coalesceMs = typeof coalesceMs === "number"
+      ? () => coalesceMs
+      : coalesceMs;
     this.#now = options.now ?? (() => performance.now());
   }
 
   /** Sends (now or with the next batch) one encoded event of `topic`. */
   send(topic: string, id: EventId, bytes: Uint8Array): void {
+    const windowMs = this.#coalesceMs();
     const now = this.#now();
-    if (
-      this.#pending.length === 0 && now - this.#lastFlush >= this.#coalesceMs
-    ) {
-      this.#lastFlush = now;
+    this.#refill(now, windowMs);
+    if (this.#pending.length === 0 && this.#tokens >= 1) {
+      this.#tokens -= 1;
       const subscribers = this.#topics.get(topic);
       if (subscribers !== undefined) {
         for (const subscriber of subscribers) subscriber.deliver(id, bytes);
@@ -71,8 +81,16 @@ export class FanOut {
     this.#pending.push({ topic, id, bytes });
     this.#timer ??= setTimeout(
       () => this.flush(),
-      Math.max(0, this.#lastFlush + this.#coalesceMs - now),
+      Math.max(0, (1 - this.#tokens) * windowMs),
     );
+  }
+
+  #refill(now: number, windowMs: number): void {
+    this.#tokens = windowMs <= 0 ? BURST : Math.min(
+      BURST,
+      this.#tokens + (now - this.#refilledAt) / windowMs,
+    );
+    this.#refilledAt = now;
   }
 
   /** Sends every pending event now (before a drain, for instance). */
@@ -82,7 +100,8 @@ export class FanOut {
     const pending = this.#pending;
     if (pending.length === 0) return;
     this.#pending = [];
-    this.#lastFlush = this.#now();
+    this.#refill(this.#now(), this.#coalesceMs());
+    this.#tokens -= 1;
     const byTopic = new Map<string, Pending[]>();
     for (const entry of pending) {
       const group = byTopic.get(entry.topic);

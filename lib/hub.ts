@@ -26,9 +26,12 @@ export interface HubOptions {
   maxQueuedBytes?: number;
   /**
    * Events within this many ms of the last send go out together, one chunk
-   * per topic (see fan_out.ts); 0 sends each event at once. @default {5}
+   * per topic (see fan_out.ts); 0 sends each event at once. "auto" grows the
+   * window with the streams held: 20 µs per stream, from 1 to 50 ms.
+   *
+   * @default {"auto"}
    */
-  coalesceMs?: number;
+  coalesceMs?: number | "auto";
   /** Where drops and failures are written. @default {silentLogger} */
   logger?: Logger;
   /** The wall clock in ms. @default {Date.now} */
@@ -78,6 +81,16 @@ export class HubClosedError extends Error {
  */
 function eventData(value: unknown): string {
   return JSON.stringify(value).replaceAll("\ufeff", "\\ufeff");
+}
+
+/**
+ * The coalescing window for `streams` streams. A flush costs a few µs per
+ * stream in the runtime's stream machinery (BENCHMARKS.md), so a window of
+ * 20 µs per stream keeps flushes to a fraction of a core however fast events
+ * come, while a quiet hub still sends each event at once.
+ */
+export function autoCoalesceMs(streams: number): number {
+  return Math.min(50, Math.max(1, streams * 0.02));
 }
 
 /** How far in the future a Last-Event-ID may point before it counts as unknown. */
@@ -131,8 +144,11 @@ export class Hub {
     this.#logger = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
     this.#retryFrame = encoder.encode(formatRetry(this.#retryMs));
+    const coalesceMs = options.coalesceMs ?? "auto";
     this.#fanOut = new FanOut(this.#topics, {
-      coalesceMs: options.coalesceMs ?? 5,
+      coalesceMs: coalesceMs === "auto"
+        ? () => autoCoalesceMs(this.#subscribers.size)
+        : coalesceMs,
     });
     this.#unsubscribe = bus.subscribe((event) => this.#receive(event));
     const heartbeatMs = options.heartbeatMs ?? 15000;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { type EventId, formatId } from "../lib/event_id.ts";
-import { FanOut } from "../lib/fan_out.ts";
+import { BURST, FanOut } from "../lib/fan_out.ts";
 import { Subscriber } from "../lib/subscriber.ts";
 
 const encoder = new TextEncoder();
@@ -35,7 +35,7 @@ function index(subscribers: Subscriber[]): Map<string, Set<Subscriber>> {
   return topics;
 }
 
-Deno.test("FanOut sends the first event at once and joins a burst into one chunk per topic", async () => {
+Deno.test("FanOut sends the first BURST events at once and joins the rest of a burst into one chunk", async () => {
   let now = 1000;
   const subscriber = new Subscriber(["a"]);
   const fanOut = new FanOut(index([subscriber]), {
@@ -59,8 +59,8 @@ Deno.test("FanOut sends the first event at once and joins a burst into one chunk
   const chunks = await chunksOf(subscriber);
   assert.equal(
     chunks.length,
-    2,
-    "one chunk for the first event, one for the burst",
+    BURST + 1,
+    "a chunk each for the saved-up tokens, then one for the rest",
   );
   assert.equal(idsIn(chunks.join("")).length, 51);
 });
@@ -148,4 +148,24 @@ Deno.test("FanOut keeps every stream's events exactly, in arrival order, whateve
     ),
     { seed: 20261130, numRuns: 200 },
   );
+});
+
+Deno.test("FanOut sends events at the window's pace at once, and batches only past it", async () => {
+  let now = 0;
+  const subscriber = new Subscriber(["a"]);
+  const fanOut = new FanOut(index([subscriber]), {
+    coalesceMs: 20,
+    now: () => now,
+  });
+  // One event per window, with jitter: every one goes out at once.
+  for (let seq = 0; seq < 20; seq++) {
+    now += seq % 2 === 0 ? 15 : 25;
+    fanOut.send(
+      "a",
+      { ms: 1, seq, node: "" },
+      frame({ ms: 1, seq, node: "" }, "a"),
+    );
+  }
+  assert.equal((await chunksOf(subscriber)).length, 20);
+  fanOut.close();
 });
