@@ -255,12 +255,14 @@ export class EpollPool implements StreamSink, Pool {
     let next = 0;
     const before = this.#established;
     const started = epochMs();
+    const ports = options.ports ?? [options.port];
     const openOne = async (): Promise<void> => {
       while (next < options.count) {
+        const port = ports[next % ports.length]!;
         next++;
         let done: () => void = () => {};
         const headSeen = new Promise<void>((resolve) => done = resolve);
-        const conn = this.#connect(options.host, options.port, done);
+        const conn = this.#connect(options.host, port, done);
         if (conn === null) {
           failed++;
           errors["connect"] = (errors["connect"] ?? 0) + 1;

@@ -118,10 +118,14 @@ export class StreamFleet {
     for (let i = 0; i < workers; i++) this.#groups.push(workerGroup(client));
   }
 
-  /** Opens `options.count` streams, split evenly over the groups. */
+  /**
+   * Opens `options.count` streams, split evenly over the groups. With
+   * `options.ports`, stream i of the whole fleet goes to port i % ports.
+   */
   async open(options: OpenOptions): Promise<OpenResult> {
     const n = this.#groups.length;
     const started = performance.now();
+    let first = 0;
     const results = await Promise.all(this.#groups.map((group, i) => {
       const count = Math.floor(options.count / n) +
         (i < options.count % n ? 1 : 0);
@@ -129,7 +133,17 @@ export class StreamFleet {
         1,
         Math.ceil((options.concurrency ?? 256) / n),
       );
-      return group.open({ ...options, count, concurrency });
+      const ports = options.ports;
+      const shift = ports === undefined ? 0 : first % ports.length;
+      first += count;
+      return group.open(
+        ports === undefined ? { ...options, count, concurrency } : {
+          ...options,
+          count,
+          concurrency,
+          ports: [...ports.slice(shift), ...ports.slice(0, shift)],
+        },
+      );
     }));
     const errors: Record<string, number> = {};
     for (const r of results) {

@@ -3,7 +3,8 @@
  * one fresh: herald (one isolate, and `deno serve --parallel` with 2
  * isolates, both from the deno.json tasks), nchan (nginx with
  * `bench/nchan.conf`), the naive Node `http` broadcaster and the minimal
- * `Deno.serve` broadcaster. Every server is started through
+ * `Deno.serve` broadcaster; and herald as three processes over one fresh
+ * `redis-server` (`herald-redis`). Every server is started through
  * `bash -c "ulimit -n <n>; exec ..."` so it can hold 10,000 sockets.
  */
 import { processTree } from "./proc.ts";
@@ -14,15 +15,37 @@ export interface PeerSpec {
   name: string;
   /** Row label in the tables. */
   label: string;
-  /** The command (argv) and extra environment to run it on `port`. */
+  /**
+   * The command (argv) and extra environment to run it on `port`; `services`
+   * says which of the peer's processes this is and where its Redis is.
+   */
   command(
     port: number,
     tempDir: string,
+    services: PeerServices,
   ): { argv: string[]; env: Record<string, string> };
   /** Path of the SSE endpoint. */
   eventsPath: string;
   /** Path of the publish endpoint. */
   publishPath: string;
+  /**
+   * Server processes to start, each on its own port; streams and publishes
+   * are spread over them round-robin. @default {1}
+   */
+  processes?: number;
+  /**
+   * Start a fresh `redis-server` (no persistence, in the temp dir) before
+   * the servers and stop it after them. @default {false}
+   */
+  redis?: boolean;
+}
+
+/** What a peer's command is told besides its port. */
+export interface PeerServices {
+  /** Which of the peer's processes this is, from 0. */
+  index: number;
+  /** `redis://127.0.0.1:<port>` of the peer's Redis, or null. */
+  redisUrl: string | null;
 }
 
 /** The repository root (bench/..). */
@@ -133,6 +156,18 @@ export const PEERS: Record<string, PeerSpec> = {
     eventsPath: "/events",
     publishPath: "/message",
   },
+  "herald-redis": {
+    name: "herald-redis",
+    label: "herald, 3 processes over one Redis",
+    command: (port, _tempDir, { redisUrl }) => ({
+      argv: denoTask("start"),
+      env: { ...HERALD_ENV, PORT: String(port), REDIS_URL: redisUrl ?? "" },
+    }),
+    eventsPath: "/events?topic=chat",
+    publishPath: "/message",
+    processes: 3,
+    redis: true,
+  },
   "deno-minimal-batch": {
     name: "deno-minimal-batch",
     label: "minimal `Deno.serve` broadcaster, frames batched per 5 ms",
@@ -163,44 +198,178 @@ function shellQuote(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;
 }
 
-/** A started server. */
+/** A started peer: its server processes, and its Redis when it has one. */
 export class RunningPeer implements AsyncDisposable {
   readonly spec: PeerSpec;
+  /** The first server's port and pid (the only ones for most peers). */
   readonly port: number;
+  /** See port. */
   readonly pid: number;
+  /** Every server's port and pid, in start order. */
+  readonly ports: number[];
+  /** See ports. */
+  readonly pids: number[];
+  /** Pids of helper processes (Redis), measured apart from the servers. */
+  readonly sidecarPids: number[];
   readonly tempDir: string;
-  #child: Deno.ChildProcess;
+  #servers: ServerProcess[];
+  #sidecars: ServerProcess[];
   #stopped = false;
 
   private constructor(
     spec: PeerSpec,
-    port: number,
     tempDir: string,
-    child: Deno.ChildProcess,
+    servers: ServerProcess[],
+    sidecars: ServerProcess[],
   ) {
     this.spec = spec;
-    this.port = port;
     this.tempDir = tempDir;
-    this.#child = child;
-    this.pid = child.pid;
+    this.#servers = servers;
+    this.#sidecars = sidecars;
+    this.ports = servers.map((s) => s.port);
+    this.pids = servers.map((s) => s.pid);
+    this.port = this.ports[0]!;
+    this.pid = this.pids[0]!;
+    this.sidecarPids = sidecars.map((s) => s.pid);
   }
 
-  /** Starts `spec` on a free port and waits until it accepts connections. */
+  /**
+   * Starts `spec` (its Redis first, when it has one, then its servers, each
+   * on a free port) and waits until every one accepts connections.
+   */
   static async start(
     spec: PeerSpec,
     options: { nofile?: number; readyTimeoutMs?: number } = {},
   ): Promise<RunningPeer> {
-    const port = freePort();
     const tempDir = Deno.makeTempDirSync({
       prefix: `herald-bench-${spec.name}-`,
     });
-    const { argv, env } = spec.command(port, tempDir);
-    const log = `${tempDir}/server.log`;
+    const nofile = options.nofile ?? 20000;
+    const deadline = Date.now() + (options.readyTimeoutMs ?? 20000);
+    const sidecars: ServerProcess[] = [];
+    const servers: ServerProcess[] = [];
+    const peer = () => new RunningPeer(spec, tempDir, servers, sidecars);
+    try {
+      let redisUrl: string | null = null;
+      if (spec.redis) {
+        const port = freePort();
+        const redis = ServerProcess.spawn(
+          "redis",
+          port,
+          [
+            "redis-server",
+            "--port",
+            String(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            tempDir,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "no",
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+          ],
+          {},
+          `${tempDir}/redis.log`,
+          nofile,
+        );
+        sidecars.push(redis);
+        await redis.listening(deadline);
+        redisUrl = `redis://127.0.0.1:${port}`;
+      }
+      const count = Math.max(1, spec.processes ?? 1);
+      for (let index = 0; index < count; index++) {
+        const port = freePort();
+        const { argv, env } = spec.command(port, tempDir, { index, redisUrl });
+        servers.push(
+          ServerProcess.spawn(
+            spec.name,
+            port,
+            argv,
+            env,
+            `${tempDir}/server${index === 0 ? "" : `-${index}`}.log`,
+            nofile,
+          ),
+        );
+      }
+      await Promise.all(servers.map((s) => s.listening(deadline)));
+    } catch (error) {
+      await peer().stop();
+      throw error;
+    }
+    // Let every isolate / worker finish starting.
+    await new Promise((r) => setTimeout(r, 500));
+    return peer();
+  }
+
+  /** The servers' output so far (and Redis's, after theirs). */
+  log(): string {
+    return [...this.#servers, ...this.#sidecars].map((s) => s.log()).join("");
+  }
+
+  /**
+   * Stops the servers and their children (SIGTERM twice, then SIGKILL),
+   * then Redis, and removes the temp dir.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await Promise.all(this.#servers.map((s) => s.stop()));
+    await Promise.all(this.#sidecars.map((s) => s.stop()));
+    try {
+      Deno.removeSync(this.tempDir, { recursive: true });
+    } catch {
+      // left behind; harmless
+    }
+  }
+
+  /** Same as stop(). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}
+
+/** One process started through `bash -c "ulimit -n <n>; exec ..."`. */
+class ServerProcess {
+  readonly name: string;
+  readonly port: number;
+  readonly pid: number;
+  #child: Deno.ChildProcess;
+  #logFile: string;
+  #exited = false;
+  #stopped = false;
+
+  private constructor(
+    name: string,
+    port: number,
+    child: Deno.ChildProcess,
+    logFile: string,
+  ) {
+    this.name = name;
+    this.port = port;
+    this.#child = child;
+    this.pid = child.pid;
+    this.#logFile = logFile;
+    child.status.then(() => this.#exited = true, () => this.#exited = true);
+  }
+
+  static spawn(
+    name: string,
+    port: number,
+    argv: string[],
+    env: Record<string, string>,
+    logFile: string,
+    nofile: number,
+  ): ServerProcess {
     const script =
-      `ulimit -n ${
-        options.nofile ?? 20000
-      } 2>/dev/null || ulimit -n $(ulimit -Hn); ` +
-      `exec ${argv.map(shellQuote).join(" ")} >${shellQuote(log)} 2>&1`;
+      `ulimit -n ${nofile} 2>/dev/null || ulimit -n $(ulimit -Hn); ` +
+      `exec ${argv.map(shellQuote).join(" ")} >${shellQuote(logFile)} 2>&1`;
     const child = new Deno.Command("bash", {
       args: ["-c", script],
       cwd: ROOT,
@@ -209,38 +378,40 @@ export class RunningPeer implements AsyncDisposable {
       stdout: "null",
       stderr: "null",
     }).spawn();
-    const peer = new RunningPeer(spec, port, tempDir, child);
-    const deadline = Date.now() + (options.readyTimeoutMs ?? 20000);
+    return new ServerProcess(name, port, child, logFile);
+  }
+
+  /** Resolves once the port accepts a connection; throws after `deadline`. */
+  async listening(deadline: number): Promise<void> {
     while (true) {
       try {
-        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        const conn = await Deno.connect({
+          hostname: "127.0.0.1",
+          port: this.port,
+        });
         conn.close();
-        break;
+        return;
       } catch {
-        if (Date.now() > deadline) {
-          await peer.stop();
+        if (this.#exited || Date.now() > deadline) {
           throw new Error(
-            `Cannot start ${spec.name}: no listener on port ${port}; log:\n${peer.log()}`,
+            `Cannot start ${this.name}: no listener on port ${this.port}${
+              this.#exited ? " (it exited)" : ""
+            }; log:\n${this.log()}`,
           );
         }
         await new Promise((r) => setTimeout(r, 50));
       }
     }
-    // Let every isolate / worker finish starting.
-    await new Promise((r) => setTimeout(r, 500));
-    return peer;
   }
 
-  /** The server's output so far. */
   log(): string {
     try {
-      return Deno.readTextFileSync(`${this.tempDir}/server.log`);
+      return Deno.readTextFileSync(this.#logFile);
     } catch {
       return "";
     }
   }
 
-  /** Stops the server and its children: SIGTERM twice, then SIGKILL. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
@@ -263,16 +434,6 @@ export class RunningPeer implements AsyncDisposable {
       p.pid !== this.pid && p.cmd !== "" && cmdline(p.pid) === p.cmd
     );
     signal(left.map((p) => p.pid), "SIGKILL");
-    try {
-      Deno.removeSync(this.tempDir, { recursive: true });
-    } catch {
-      // left behind; harmless
-    }
-  }
-
-  /** Same as stop(). */
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop();
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import type { StreamFleet } from "./fleet.ts";
 import { LatencyHistogram } from "./histogram.ts";
-import { machineCpuByKind, sampleTree, selfCpuMs } from "./proc.ts";
+import { machineCpuByKind, sampleTrees, selfCpuMs } from "./proc.ts";
 import { Publisher, type PublishResult } from "./publisher.ts";
 
 /** The figures of one phase. */
@@ -46,6 +46,13 @@ export interface PhaseResult {
   /** See clientCpuMs. */
   clientCpuUsPerDelivery: number;
   /**
+   * CPU of the peer's helper processes (its Redis) over the phase, ms, and
+   * per delivery, µs; not in serverCpuMs. 0 for peers without one.
+   */
+  sidecarCpuMs: number;
+  /** See sidecarCpuMs. */
+  sidecarCpuUsPerDelivery: number;
+  /**
    * Whole-machine CPU over the phase, in cores (busy ms / wall ms), split
    * into user, system and softirq (the loopback's packet work).
    */
@@ -55,7 +62,10 @@ export interface PhaseResult {
     system: number;
     softirq: number;
     steal: number;
-    /** busy − softirq − server − load generator: other processes on the machine. */
+    /**
+     * busy − softirq − server − helpers − load generator: other processes
+     * on the machine.
+     */
     others: number;
   };
   /** Wall time of the phase from first due publish to the end of the drain, ms. */
@@ -72,10 +82,16 @@ export interface PhaseContext {
   streams: number;
   /** Server pid (its tree is measured). */
   serverPid: number;
+  /** Every server pid, when the peer runs several. @default {[serverPid]} */
+  serverPids?: number[];
+  /** Helper pids (Redis), measured apart. @default {[]} */
+  sidecarPids?: number[];
   /** Server address and publish path. */
   host: string;
   /** See host. */
   port: number;
+  /** Every server port; publishes go round-robin. @default {[port]} */
+  ports?: number[];
   /** See host. */
   publishPath: string;
   /** The next unused sequence number; advanced by each phase. */
@@ -113,10 +129,14 @@ export async function runPhase(
   const publisher = new Publisher({
     host: ctx.host,
     port: ctx.port,
+    ...(ctx.ports === undefined ? {} : { ports: ctx.ports }),
     path: ctx.publishPath,
     connections: ctx.publishConnections ?? 4,
   });
-  const server0 = sampleTree(ctx.serverPid, false).cpuMs;
+  const serverPids = ctx.serverPids ?? [ctx.serverPid];
+  const sidecarPids = ctx.sidecarPids ?? [];
+  const server0 = sampleTrees(serverPids, false).cpuMs;
+  const sidecar0 = sampleTrees(sidecarPids, false).cpuMs;
   const client0 = selfCpuMs();
   const machine0 = machineCpuByKind();
   const wall0 = performance.now();
@@ -135,7 +155,8 @@ export async function runPhase(
     } else if (Date.now() - lastChange > quietMs) break;
     await delay(20);
   }
-  const server1 = sampleTree(ctx.serverPid, false).cpuMs;
+  const server1 = sampleTrees(serverPids, false).cpuMs;
+  const sidecar1 = sampleTrees(sidecarPids, false).cpuMs;
   const client1 = selfCpuMs();
   const machine1 = machineCpuByKind();
   const wall = performance.now() - wall0;
@@ -155,9 +176,11 @@ export async function runPhase(
   const span = tally.lastAt - published.startedAt;
   const serverCpuMs = server1 - server0;
   const clientCpuMs = client1 - client0;
+  const sidecarCpuMs = sidecar1 - sidecar0;
   machine.others = Math.max(
     0,
-    machine.busy - machine.softirq - (serverCpuMs + clientCpuMs) / wall,
+    machine.busy - machine.softirq -
+      (serverCpuMs + sidecarCpuMs + clientCpuMs) / wall,
   );
   const { startedAt: _s, endedAt: _e, ...publish } = published;
   return {
@@ -178,6 +201,8 @@ export async function runPhase(
     serverCpuUsPerDelivery: received > 0 ? serverCpuMs * 1000 / received : 0,
     clientCpuMs,
     clientCpuUsPerDelivery: received > 0 ? clientCpuMs * 1000 / received : 0,
+    sidecarCpuMs,
+    sidecarCpuUsPerDelivery: received > 0 ? sidecarCpuMs * 1000 / received : 0,
     machine,
     wallMs: performance.timeOrigin + performance.now() - published.startedAt,
     publish,

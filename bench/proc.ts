@@ -105,7 +105,15 @@ function statusKiB(status: string, name: string): number {
 
 /** CPU and memory of `pid` and its descendants. */
 export function sampleTree(pid: number, withPss = true): TreeSample {
-  const pids = processTree(pid);
+  return sampleTrees([pid], withPss);
+}
+
+/**
+ * CPU and memory of several roots and their descendants, summed (the
+ * processes of a peer that runs more than one server).
+ */
+export function sampleTrees(roots: number[], withPss = true): TreeSample {
+  const pids = [...new Set(roots.flatMap((root) => processTree(root)))];
   let cpuMs = 0;
   let rssKiB = 0;
   let pssKiB = 0;

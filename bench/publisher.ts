@@ -1,7 +1,7 @@
 /**
  * @module The publisher: sends `count` messages at `rate` per second as HTTP
  * POSTs over a few keep-alive raw TCP connections, one request in flight per
- * connection. Message `i` is due at `start + i / rate`; it carries that due
+ * connection (to one server, or round-robin over several). Message `i` is due at `start + i / rate`; it carries that due
  * time (not the time it was finally written), so a server that is slow to
  * accept publishes pays for it in the measured latency (no coordinated
  * omission).
@@ -14,9 +14,14 @@ export interface PublishOptions {
   host: string;
   /** Server port. */
   port: number;
+  /**
+   * Several server ports: message k of a run goes to `ports[k % n]`, over
+   * `connections` connections to each. @default {[port]}
+   */
+  ports?: number[];
   /** Request target, e.g. "/message". */
   path: string;
-  /** Keep-alive connections used in parallel. @default {4} */
+  /** Keep-alive connections used in parallel (per port). @default {4} */
   connections?: number;
   /** Extra request header lines, each "Name: value". @default {[]} */
   headers?: string[];
@@ -79,7 +84,8 @@ export class Publisher {
   ): Promise<PublishResult> {
     const o = this.#options;
     const statuses: Record<string, number> = {};
-    const queue: Job[] = [];
+    const ports = o.ports ?? [o.port];
+    const queues: Job[][] = ports.map(() => []);
     let sent = 0;
     let queued = 0;
     let accepted = 0;
@@ -88,23 +94,29 @@ export class Publisher {
     const wakeAll = () => {
       while (idle.length > 0) idle.pop()!();
     };
-    const head = `POST ${o.path} HTTP/1.1\r\nHost: ${o.host}:${o.port}\r\n` +
+    const heads = ports.map((port) =>
+      `POST ${o.path} HTTP/1.1\r\nHost: ${o.host}:${port}\r\n` +
       `Content-Type: application/json\r\nAccept: application/json\r\n` +
-      (o.headers ?? []).map((h) => h + "\r\n").join("");
+      (o.headers ?? []).map((h) => h + "\r\n").join("")
+    );
     const note = (key: string) => statuses[key] = (statuses[key] ?? 0) + 1;
 
     const connections = Math.max(1, o.connections ?? 4);
-    const conns: Deno.TcpConn[] = [];
-    for (let i = 0; i < connections; i++) {
-      const conn = await Deno.connect({ hostname: o.host, port: o.port });
-      conn.setNoDelay(true);
-      conns.push(conn);
+    const conns: { conn: Deno.TcpConn; at: number }[] = [];
+    for (let at = 0; at < ports.length; at++) {
+      for (let i = 0; i < connections; i++) {
+        const conn = await Deno.connect({ hostname: o.host, port: ports[at]! });
+        conn.setNoDelay(true);
+        conns.push({ conn, at });
+      }
     }
     const startedAt = epochMs() + 20;
 
-    const sender = async (conn: Deno.TcpConn): Promise<void> => {
+    const sender = async (conn: Deno.TcpConn, at: number): Promise<void> => {
       const buf = new Uint8Array(65536);
       let pending: Uint8Array = new Uint8Array(0);
+      const queue = queues[at]!;
+      const head = heads[at]!;
       while (true) {
         const job = queue.shift();
         if (job === undefined) {
@@ -141,13 +153,13 @@ export class Publisher {
       }
     };
 
-    const senders = conns.map((conn) => sender(conn));
+    const senders = conns.map(({ conn, at }) => sender(conn, at));
     const interval = 1000 / rate;
     while (queued < count) {
       const now = epochMs();
       const due = Math.min(count, Math.floor((now - startedAt) / interval) + 1);
       for (; queued < due; queued++) {
-        queue.push({
+        queues[queued % ports.length]!.push({
           seq: firstSeq + queued,
           dueMs: startedAt + queued * interval,
         });
@@ -163,7 +175,7 @@ export class Publisher {
     wakeAll();
     await Promise.all(senders);
     const endedAt = epochMs();
-    for (const conn of conns) {
+    for (const { conn } of conns) {
       try {
         conn.close();
       } catch {

@@ -46,6 +46,9 @@ export function phaseLine(p: PhaseResult): string {
     `${num(p.deliveriesPerSec)} deliveries/s, server ${
       num(p.serverCpuUsPerDelivery, 2)
     } µs/delivery, ` +
+    (p.sidecarCpuMs > 0
+      ? `redis ${num(p.sidecarCpuUsPerDelivery, 2)} µs/delivery, `
+      : "") +
     `client ${num(p.clientCpuUsPerDelivery, 2)} µs/delivery, publish lag max ${
       num(p.publish.maxLagMs, 1)
     } ms, ` +
@@ -79,6 +82,8 @@ export interface Row {
   cpuUsPerDelivery: number;
   /** Load generator CPU µs per delivery at 1,000 × 50. */
   clientUsPerDelivery: number;
+  /** Helper (Redis) CPU µs per delivery at 1,000 × 50 (NaN: none). */
+  sidecarUsPerDelivery: number;
   /** KiB per idle stream (RSS and Pss). */
   rssPerStreamKiB: number;
   /** See rssPerStreamKiB. */
@@ -109,6 +114,11 @@ export function summarise(
     bestRate: median(fast.map((f) => f.bestRate)),
     cpuUsPerDelivery: median(fast.map((f) => f.cpu.serverCpuUsPerDelivery)),
     clientUsPerDelivery: median(fast.map((f) => f.cpu.clientCpuUsPerDelivery)),
+    sidecarUsPerDelivery: median(
+      fast.filter((f) => f.cpu.sidecarCpuMs > 0).map((f) =>
+        f.cpu.sidecarCpuUsPerDelivery
+      ),
+    ),
     rssPerStreamKiB: median(wide.map((w) => w.rssPerStreamKiB)),
     pssPerStreamKiB: median(wide.map((w) => w.pssPerStreamKiB)),
     openSeconds: median(wide.map((w) => w.open.openMs / 1000)),
@@ -147,8 +157,8 @@ export function headlineTable(
 /** The secondary table: loss, duplicates, Pss and the client's own cost. */
 export function detailTable(rows: Row[]): string {
   const lines = [
-    "| server | runs (wide, fast) | lost / duplicated at the wide run (all runs) | Pss per idle stream | server CPU µs per stream opened | load generator CPU µs per delivery (1,000 × 50) | other processes, most seen (cores) |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| server | runs (wide, fast) | lost / duplicated at the wide run (all runs) | Pss per idle stream | server CPU µs per stream opened | load generator CPU µs per delivery (1,000 × 50) | Redis CPU µs per delivery (1,000 × 50) | other processes, most seen (cores) |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const r of rows) {
     lines.push(
@@ -156,7 +166,7 @@ export function detailTable(rows: Row[]): string {
         num(r.wideDuplicates)
       } | ${num(r.pssPerStreamKiB, 1)} KiB | ${num(r.openCpuUsPerStream)} | ${
         num(r.clientUsPerDelivery, 2)
-      } | ${num(r.noiseCores, 2)} |`,
+      } | ${num(r.sidecarUsPerDelivery, 2)} | ${num(r.noiseCores, 2)} |`,
     );
   }
   return lines.join("\n");

@@ -4,17 +4,20 @@
  * - `deno task bench --quick`: herald alone (one isolate), 200 streams × 200
  *   messages; exits non-zero unless every delivery arrived exactly once.
  * - `deno task bench`: the peer comparison of issue 6 (herald, herald
- *   --parallel, nchan, naive Node), each started fresh per run, in
+ *   --parallel, herald as 3 processes over Redis, nchan, naive Node, ...),
+ *   each started fresh per run, in
  *   alternation, medians of 3; prints the tables and writes the raw results
  *   to `bench/results/<time>.json`.
  *
- * Options (full run): `--peers herald,nchan,...` (also `deno-minimal`),
+ * Options (full run): `--peers herald,herald-redis,nchan,...` (also
+ * `deno-minimal-batch`),
  * `--reps 3`, `--scenarios wide,fast`, `--streams 10000`, `--rate 10`,
  * `--seconds 10`, `--fast-streams 1000`, `--step-seconds 2`, `--workers 1`,
  * `--client epoll|deno` (epoll through FFI where available), `--quiet-wait 10`
  * (seconds to wait for other load on the machine to stop before each run),
  * `--out <file>`; `--from <file>` prints the tables of a saved run again.
- * Quick run: `--streams`, `--messages`, `--rate`.
+ * Quick run: `--streams`, `--messages`, `--rate`, `--peers <one peer>`
+ * (default herald).
  */
 import { parseArgs } from "node:util";
 import { PEERS } from "./peers.ts";
@@ -41,6 +44,7 @@ import {
 const DEFAULT_PEERS = [
   "herald",
   "herald-parallel",
+  "herald-redis",
   "nchan",
   "node",
   "deno-minimal",
@@ -84,6 +88,7 @@ export function machineInfo(): Record<string, string> {
       "${Version}",
       "libnginx-mod-nchan",
     ]),
+    redis: commandLine(["redis-server", "--version"]),
     "open files limit": commandLine(["bash", "-c", "ulimit -Hn"]),
   };
 }
@@ -281,18 +286,24 @@ function render(file: string): number {
 
 async function quick(
   values: {
+    peers?: string | undefined;
     streams?: string | undefined;
     messages?: string | undefined;
     rate?: string | undefined;
   },
 ): Promise<number> {
+  const spec = PEERS[values.peers ?? "herald"];
+  if (spec === undefined) {
+    throw new Error(`Cannot run peer "${values.peers}": no such peer`);
+  }
   const result = await runQuick({
+    spec,
     streams: Number(values.streams ?? 200),
     messages: Number(values.messages ?? 200),
     rate: Number(values.rate ?? 200),
   });
   print(
-    `bench --quick: herald, opened ${result.open.established} streams in ${
+    `bench --quick: ${spec.name}, opened ${result.open.established} streams in ${
       result.open.openMs.toFixed(0)
     } ms; ` +
       phaseLine(result.phase),

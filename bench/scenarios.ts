@@ -12,7 +12,7 @@
 import { type ClientKind, StreamFleet } from "./fleet.ts";
 import { type PhaseContext, type PhaseResult, runPhase } from "./phase.ts";
 import { PEERS, type PeerSpec, RunningPeer } from "./peers.ts";
-import { sampleTree, type TreeSample, waitForQuiet } from "./proc.ts";
+import { sampleTrees, type TreeSample, waitForQuiet } from "./proc.ts";
 import type { OpenResult } from "./stream_pool.ts";
 
 const HOST = "127.0.0.1";
@@ -131,6 +131,7 @@ async function openAll(
   const open = await fleet.open({
     host: HOST,
     port: peer.port,
+    ports: peer.ports,
     path: peer.spec.eventsPath,
     count,
     concurrency,
@@ -155,8 +156,11 @@ function context(
     fleet,
     streams,
     serverPid: peer.pid,
+    serverPids: peer.pids,
+    sidecarPids: peer.sidecarPids,
     host: HOST,
     port: peer.port,
+    ports: peer.ports,
     publishPath: peer.spec.publishPath,
     nextSeq: 0,
   };
@@ -177,16 +181,16 @@ export async function runWide(
   });
   try {
     await delay(500);
-    const baseline = sampleTree(peer.pid);
+    const baseline = sampleTrees(peer.pids);
     const open = await openAll(
       peer,
       fleet,
       streams,
       options.concurrency ?? 256,
     );
-    const opened = sampleTree(peer.pid, false);
+    const opened = sampleTrees(peer.pids, false);
     await delay((options.idleSeconds ?? 2) * 1000);
-    const idle = sampleTree(peer.pid);
+    const idle = sampleTrees(peer.pids);
     if (options.onIdle) await options.onIdle(peer);
     const ctx = context(peer, fleet, open.established);
     const phase = await runPhase(ctx, {
@@ -321,6 +325,7 @@ export async function runQuick(
     const open = await fleet.open({
       host: HOST,
       port: peer.port,
+      ports: peer.ports,
       path: peer.spec.eventsPath,
       count: streams,
       concurrency: 64,

@@ -13,6 +13,11 @@ export interface OpenOptions {
   host: string;
   /** Server port. */
   port: number;
+  /**
+   * Several server ports: stream j of this open goes to `ports[j % n]`
+   * (`port` is then only the Host header's). @default {[port]}
+   */
+  ports?: number[];
   /** Request target, e.g. "/events?topic=chat". */
   path: string;
   /** Streams to open. */
@@ -110,8 +115,10 @@ export class StreamPool implements StreamSink, Pool {
     let next = 0;
     const started = epochMs();
     const before = this.#established;
+    const ports = options.ports ?? [options.port];
     const openOne = async (): Promise<void> => {
       while (next < options.count) {
+        const port = ports[next % ports.length]!;
         next++;
         const stream = this.#parsers.length;
         const parser = new SseStreamParser(stream, this);
@@ -119,7 +126,7 @@ export class StreamPool implements StreamSink, Pool {
         try {
           const conn = await Deno.connect({
             hostname: options.host,
-            port: options.port,
+            port,
           });
           conn.setNoDelay(true);
           this.#conns.push(conn);
