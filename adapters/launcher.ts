@@ -12,15 +12,35 @@ const host = config.hostname.includes(":")
   ? `[${config.hostname}]`
   : config.hostname;
 const parallel = Deno.args.includes("--parallel");
+const httpServer = Deno.env.get("HTTP_SERVER") ?? "deno";
+if (httpServer !== "deno" && httpServer !== "node") {
+  // deno-lint-ignore no-console
+  console.error(
+    `herald: Cannot read HTTP_SERVER: ${
+      JSON.stringify(httpServer)
+    } is not "deno" or "node"`,
+  );
+  Deno.exit(2);
+}
+// HTTP_SERVER=node: one isolate behind node:http (adapters/node_main.ts).
+const viaNode = httpServer === "node" && !parallel;
 const child = new Deno.Command(Deno.execPath(), {
-  args: [
-    "serve",
-    ...(parallel ? ["--parallel"] : []),
-    "--allow-net",
-    "--allow-env",
-    "--allow-read=.",
-    new URL("../main.ts", import.meta.url).pathname,
-  ],
+  args: viaNode
+    ? [
+      "run",
+      "--allow-net",
+      "--allow-env",
+      "--allow-read=.",
+      new URL("./node_main.ts", import.meta.url).pathname,
+    ]
+    : [
+      "serve",
+      ...(parallel ? ["--parallel"] : []),
+      "--allow-net",
+      "--allow-env",
+      "--allow-read=.",
+      new URL("../main.ts", import.meta.url).pathname,
+    ],
   env: { DENO_SERVE_ADDRESS: `tcp:${host}:${config.port}` },
   stdin: "null",
 }).spawn();

@@ -81,6 +81,16 @@ export const PEERS: Record<string, PeerSpec> = {
     eventsPath: "/events?topic=chat",
     publishPath: "/message",
   },
+  "herald-node": {
+    name: "herald-node",
+    label: "herald, 1 isolate, node:http (HTTP_SERVER=node)",
+    command: (port) => ({
+      argv: denoTask("start"),
+      env: { ...HERALD_ENV, PORT: String(port), HTTP_SERVER: "node" },
+    }),
+    eventsPath: "/events?topic=chat",
+    publishPath: "/message",
+  },
   "herald-parallel": {
     name: "herald-parallel",
     label: "herald, deno serve --parallel (2 isolates)",
