@@ -22,8 +22,15 @@ if (httpServer !== "deno" && httpServer !== "node") {
   );
   Deno.exit(2);
 }
+if (httpServer === "node" && parallel) {
+  // deno-lint-ignore no-console
+  console.error(
+    "herald: Cannot use HTTP_SERVER=node with start:parallel: node:http serves one isolate",
+  );
+  Deno.exit(2);
+}
 // HTTP_SERVER=node: one isolate behind node:http (adapters/node_main.ts).
-const viaNode = httpServer === "node" && !parallel;
+const viaNode = httpServer === "node";
 const child = new Deno.Command(Deno.execPath(), {
   args: viaNode
     ? [

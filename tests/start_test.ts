@@ -88,6 +88,20 @@ for (
   });
 }
 
+Deno.test("deno task start:parallel refuses HTTP_SERVER=node: node:http serves one isolate", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "start:parallel"],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", HTTP_SERVER: "node" },
+    stdin: "null",
+  }).output();
+  assert.equal(output.code, 2);
+  assert.match(
+    new TextDecoder().decode(output.stderr),
+    /herald: Cannot use HTTP_SERVER=node with start:parallel/,
+  );
+});
+
 Deno.test("the README and .ci/run use the pinned Deno version", async () => {
   const version = (await Deno.readTextFile(`${ROOT}.deno-version`)).trim();
   assert.match(version, /^\d+\.\d+\.\d+$/);

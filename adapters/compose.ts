@@ -1,0 +1,73 @@
+/**
+ * @module Deno adapter: builds the app of one isolate from the config (engine,
+ * static reader, logger) and installs the drain on SIGINT/SIGTERM. Shared by
+ * main.ts (`deno serve`) and node_main.ts (`node:http`). Deno-only.
+ */
+import { createDenoAssetReader } from "./deno_assets.ts";
+import { BroadcastChannelBus } from "../lib/broadcast_channel_bus.ts";
+import type { Bus } from "../lib/bus.ts";
+import type { Config } from "../lib/config.ts";
+import type { EventHistory } from "../lib/history.ts";
+import { consoleLogger } from "../lib/log.ts";
+import { type App, createApp } from "../routes/app.ts";
+
+/** How long a drain may take before the process exits anyway (Deploy kills at 5 s). */
+const SHUTDOWN_DEADLINE_MS = 3000;
+
+async function connectEngine(
+  config: Config,
+): Promise<{ bus: Bus; history?: EventHistory }> {
+  if (config.redisUrl === null) return { bus: new BroadcastChannelBus() };
+  const { connectRedisEngine } = await import("./redis_engine.ts");
+  try {
+    return await connectRedisEngine(config.redisUrl, {
+      historySize: config.historySize,
+      logger: consoleLogger,
+    });
+  } catch (error) {
+    consoleLogger.log(
+      "error",
+      error instanceof Error ? error.message : String(error),
+    );
+    Deno.exit(1);
+  }
+}
+
+/** The app for `config`: BroadcastChannel (or Redis) engine, `static/` on disk, JSON logs. */
+export async function composeApp(config: Config): Promise<App> {
+  return createApp(config, {
+    ...await connectEngine(config),
+    readAsset: createDenoAssetReader(new URL("../static/", import.meta.url)),
+    logger: consoleLogger,
+  });
+}
+
+/**
+ * On the first SIGINT/SIGTERM: end every stream with a short `retry:` so
+ * browsers reconnect at once to a live isolate and replay by id, then run
+ * `stop` (e.g. close a server) and exit; the deadline covers readers too slow
+ * to take the last bytes. Without `stop`, the process exits once the runtime
+ * has nothing left to do (`deno serve` has stopped accepting and ends when
+ * its streams are closed). A second signal exits at once.
+ */
+export function installDrain(app: App, stop?: () => Promise<void>): void {
+  let stopping = false;
+  const drain = (signal: string) => {
+    if (stopping) Deno.exit(1);
+    stopping = true;
+    consoleLogger.log(
+      "info",
+      "Draining: ending every stream with a short retry",
+      { signal },
+    );
+    // Unref'd: when the streams close sooner, the process exits sooner.
+    Deno.unrefTimer(setTimeout(() => Deno.exit(0), SHUTDOWN_DEADLINE_MS));
+    const closed = app.close();
+    if (stop !== undefined) {
+      void Promise.all([closed, stop()]).then(() => Deno.exit(0));
+    }
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => drain(signal));
+  }
+}
