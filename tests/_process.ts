@@ -11,6 +11,22 @@ export function freePort(): number {
   return port;
 }
 
+/** Collects a child's stdout and stderr into one string as they arrive. */
+export function collectOutput(
+  child: Deno.ChildProcess,
+): { text: () => string; done: Promise<unknown> } {
+  let text = "";
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      text += chunk;
+    }
+  };
+  return {
+    text: () => text,
+    done: Promise.all([pump(child.stdout), pump(child.stderr)]),
+  };
+}
+
 /** A running herald process. */
 export interface HeraldProcess {
   readonly url: string;

@@ -10,7 +10,7 @@ import { serveWithNodeHttp } from "../adapters/node_http_server.ts";
 import { LocalBus } from "../lib/bus.ts";
 import { loadConfig } from "../lib/config.ts";
 import { type App, createApp } from "../routes/app.ts";
-import { freePort } from "./_process.ts";
+import { collectOutput, freePort } from "./_process.ts";
 import {
   connect,
   parseResponse,
@@ -255,22 +255,6 @@ Deno.test("serveWithNodeHttp() cuts a dead reader off while a live one keeps rec
   }
 });
 
-/** Collects a child's stdout and stderr into one string as they arrive. */
-function collect(
-  child: Deno.ChildProcess,
-): { text: () => string; done: Promise<unknown> } {
-  let text = "";
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      text += chunk;
-    }
-  };
-  return {
-    text: () => text,
-    done: Promise.all([pump(child.stdout), pump(child.stderr)]),
-  };
-}
-
 Deno.test("HTTP_SERVER=node deno task start prints its URL, serves, and drains on SIGTERM with exit 0", async () => {
   const port = freePort();
   const child = new Deno.Command(Deno.execPath(), {
@@ -288,7 +272,7 @@ Deno.test("HTTP_SERVER=node deno task start prints its URL, serves, and drains o
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const output = collect(child);
+  const output = collectOutput(child);
   const url = `http://127.0.0.1:${port}`;
   try {
     await eventually(

@@ -1,6 +1,6 @@
 /** The commands a new user types: `deno task start`, its config errors, and the pinned version. */
 import assert from "node:assert/strict";
-import { freePort } from "./_process.ts";
+import { collectOutput, freePort } from "./_process.ts";
 import { eventually } from "./_server.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -16,29 +16,13 @@ function task(args: string[], env: Record<string, string>): Deno.ChildProcess {
   }).spawn();
 }
 
-/** Collects a child's stdout and stderr into one string as they arrive. */
-function collect(
-  child: Deno.ChildProcess,
-): { text: () => string; done: Promise<unknown> } {
-  let text = "";
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      text += chunk;
-    }
-  };
-  return {
-    text: () => text,
-    done: Promise.all([pump(child.stdout), pump(child.stderr)]),
-  };
-}
-
 Deno.test("deno task start prints its URL, serves, and exits 0 on SIGTERM", async () => {
   const port = freePort();
   const child = task(["task", "start"], {
     PORT: String(port),
     HOSTNAME: "127.0.0.1",
   });
-  const output = collect(child);
+  const output = collectOutput(child);
   try {
     await eventually(
       () => output.text().includes(`http://127.0.0.1:${port}/`),
