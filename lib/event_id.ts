@@ -51,3 +51,17 @@ export const ZERO_ID: EventId = Object.freeze({ ms: 0, seq: 0, node: "" });
 export function maxId(a: EventId, b: EventId): EventId {
   return compareIds(a, b) >= 0 ? a : b;
 }
+
+/**
+ * Orders two id texts, as {@linkcode compareIds} orders parsed ids.
+ *
+ * @throws {RangeError} when either text is not an id of this hub
+ */
+export function compareIdText(a: string, b: string): number {
+  const left = parseId(a);
+  const right = parseId(b);
+  if (left === null || right === null) {
+    throw new RangeError(`Cannot compare ids "${a}" and "${b}"`);
+  }
+  return compareIds(left, right);
+}

@@ -4,7 +4,7 @@
  * It knows events and streams, never a `Request`. Web-only.
  */
 import type { Bus, HubEvent } from "./bus.ts";
-import { compareIds, type EventId, maxId, parseId } from "./event_id.ts";
+import { type EventId, maxId, parseId } from "./event_id.ts";
 import type { EventHistory, ReplayPlan } from "./history.ts";
 import { type Logger, silentLogger } from "./log.ts";
 import { EVENT_TYPE, type PublishRequest } from "./message.ts";
@@ -391,14 +391,4 @@ export class Hub {
     }
     this.#bus.reportClients(this.#subscribers.size);
   }
-}
-
-/** Orders two id texts the hub made (for tests and tools). */
-export function compareIdText(a: string, b: string): number {
-  const left = parseId(a);
-  const right = parseId(b);
-  if (left === null || right === null) {
-    throw new RangeError(`Cannot compare ids "${a}" and "${b}"`);
-  }
-  return compareIds(left, right);
 }

@@ -3,7 +3,7 @@
  * BroadcastChannel bus. Subscribers and publishers land on every isolate.
  */
 import assert from "node:assert/strict";
-import { compareIdText } from "../lib/hub.ts";
+import { compareIdText } from "../lib/event_id.ts";
 import { startHerald } from "./_process.ts";
 import { eventually } from "./_server.ts";
 import { dataOf, SseClient, type SseEvent } from "./_sse_client.ts";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { BroadcastChannelBus } from "../lib/broadcast_channel_bus.ts";
 import { loadConfig } from "../lib/config.ts";
 import { createApp } from "../routes/app.ts";
-import { compareIdText } from "../lib/hub.ts";
+import { compareIdText } from "../lib/event_id.ts";
 import { dataOf, SseClient, type SseEvent } from "./_sse_client.ts";
 import { startServer, type TestServer } from "./_server.ts";
 
