@@ -13,28 +13,9 @@
  * Run: `deno run -A bench/memory_floor.ts [--connections 10000] [--servers a,b]`
  */
 import { parseArgs } from "node:util";
-import { PEERS, type PeerSpec, ROOT, RunningPeer } from "./peers.ts";
+import { denoPeer, PEERS, type PeerSpec, RunningPeer } from "./peers.ts";
 import { sampleTree } from "./proc.ts";
 import { num, print, progress } from "./report.ts";
-
-function denoPeer(name: string, label: string, file: string): PeerSpec {
-  return {
-    name,
-    label,
-    command: (port) => ({
-      argv: [
-        Deno.execPath(),
-        "run",
-        "--allow-net",
-        "--allow-env",
-        `${ROOT}/bench/peers/${file}`,
-      ],
-      env: { PORT: String(port), HOSTNAME: "127.0.0.1" },
-    }),
-    eventsPath: "/events",
-    publishPath: "/message",
-  };
-}
 
 /** The layers, in the order of the table. */
 export const LAYERS: Record<string, PeerSpec> = {

@@ -64,6 +64,34 @@ function denoTask(name: string): string[] {
   return argv;
 }
 
+/**
+ * A peer that is one file of `bench/peers/` run by `deno run` with net and env
+ * access, listening on PORT (plus any `env` of its own).
+ */
+export function denoPeer(
+  name: string,
+  label: string,
+  file: string,
+  env: Record<string, string> = {},
+): PeerSpec {
+  return {
+    name,
+    label,
+    command: (port) => ({
+      argv: [
+        Deno.execPath(),
+        "run",
+        "--allow-net",
+        "--allow-env",
+        `${ROOT}/bench/peers/${file}`,
+      ],
+      env: { PORT: String(port), HOSTNAME: "127.0.0.1", ...env },
+    }),
+    eventsPath: "/events",
+    publishPath: "/message",
+  };
+}
+
 const HERALD_ENV = {
   HOSTNAME: "127.0.0.1",
   MAX_CLIENTS: "20000",
@@ -134,38 +162,16 @@ export const PEERS: Record<string, PeerSpec> = {
     eventsPath: "/events",
     publishPath: "/message",
   },
-  "node-on-deno": {
-    name: "node-on-deno",
-    label: "the naive Node `http` broadcaster run by Deno (node:http)",
-    command: (port) => ({
-      argv: [
-        Deno.execPath(),
-        "run",
-        "--allow-net",
-        "--allow-env",
-        `${ROOT}/bench/peers/naive_node.mjs`,
-      ],
-      env: { PORT: String(port), HOSTNAME: "127.0.0.1" },
-    }),
-    eventsPath: "/events",
-    publishPath: "/message",
-  },
-  "deno-minimal": {
-    name: "deno-minimal",
-    label: "minimal `Deno.serve` broadcaster",
-    command: (port) => ({
-      argv: [
-        Deno.execPath(),
-        "run",
-        "--allow-net",
-        "--allow-env",
-        `${ROOT}/bench/peers/minimal_deno.ts`,
-      ],
-      env: { PORT: String(port), HOSTNAME: "127.0.0.1" },
-    }),
-    eventsPath: "/events",
-    publishPath: "/message",
-  },
+  "node-on-deno": denoPeer(
+    "node-on-deno",
+    "the naive Node `http` broadcaster run by Deno (node:http)",
+    "naive_node.mjs",
+  ),
+  "deno-minimal": denoPeer(
+    "deno-minimal",
+    "minimal `Deno.serve` broadcaster",
+    "minimal_deno.ts",
+  ),
   "herald-redis": {
     name: "herald-redis",
     label: "herald, 3 processes over one Redis",
@@ -178,22 +184,12 @@ export const PEERS: Record<string, PeerSpec> = {
     processes: 3,
     redis: true,
   },
-  "deno-minimal-batch": {
-    name: "deno-minimal-batch",
-    label: "minimal `Deno.serve` broadcaster, frames batched per 5 ms",
-    command: (port) => ({
-      argv: [
-        Deno.execPath(),
-        "run",
-        "--allow-net",
-        "--allow-env",
-        `${ROOT}/bench/peers/minimal_deno.ts`,
-      ],
-      env: { PORT: String(port), HOSTNAME: "127.0.0.1", BATCH_MS: "5" },
-    }),
-    eventsPath: "/events",
-    publishPath: "/message",
-  },
+  "deno-minimal-batch": denoPeer(
+    "deno-minimal-batch",
+    "minimal `Deno.serve` broadcaster, frames batched per 5 ms",
+    "minimal_deno.ts",
+    { BATCH_MS: "5" },
+  ),
 };
 
 /** A free loopback TCP port (closed again at once). */
