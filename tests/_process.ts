@@ -27,6 +27,40 @@ export function collectOutput(
   };
 }
 
+/** A `deno task …` child with its output collected; dispose to kill it. */
+export interface TaskProcess extends AsyncDisposable {
+  readonly child: Deno.ChildProcess;
+  /** Everything it printed so far (stdout and stderr). */
+  output(): string;
+}
+
+/** Runs `deno task <args>` in the repository with `env` (and NO_COLOR). */
+export function spawnTask(
+  args: string[],
+  env: Record<string, string>,
+): TaskProcess {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["task", ...args],
+    cwd: new URL("..", import.meta.url).pathname,
+    env: { NO_COLOR: "1", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const collected = collectOutput(child);
+  return {
+    child,
+    output: collected.text,
+    async [Symbol.asyncDispose]() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await child.status;
+      await collected.done;
+    },
+  };
+}
+
 /** A running herald process. */
 export interface HeraldProcess {
   readonly url: string;

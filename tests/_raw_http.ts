@@ -159,3 +159,28 @@ export function rawGet(target: string, headers: string[] = []): string {
     "",
   ].join("\r\n");
 }
+
+/**
+ * POSTs a chunked JSON body of `chunks` × 1 KiB that never ends (no final
+ * `0` chunk) and returns the answer the server gives meanwhile, or null when
+ * it closes without one. A server that buffers the whole body never answers.
+ */
+export async function postUnendingChunkedBody(
+  port: number,
+  chunks: number,
+): Promise<RawResponse | null> {
+  const conn = await connect(port);
+  try {
+    await writeAll(
+      conn,
+      "POST /message HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    const piece = `400\r\n${"x".repeat(0x400)}\r\n`;
+    for (let i = 0; i < chunks; i++) await writeAll(conn, piece);
+    const chunk = await readChunk(conn, 3000);
+    return chunk === null ? null : parseResponse(chunk);
+  } finally {
+    conn.close();
+  }
+}

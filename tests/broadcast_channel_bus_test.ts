@@ -4,6 +4,15 @@ import type { HubEvent } from "../lib/bus.ts";
 import { compareIds, parseId } from "../lib/event_id.ts";
 import { eventually } from "./_server.ts";
 
+/** Two buses on a fresh channel that join at once and say hello every 50 ms. */
+function quickPair(): [BroadcastChannelBus, BroadcastChannelBus] {
+  const channel = channelName();
+  return [
+    new BroadcastChannelBus({ channel, node: "a", joinMs: 0, presenceMs: 50 }),
+    new BroadcastChannelBus({ channel, node: "b", joinMs: 0, presenceMs: 50 }),
+  ];
+}
+
 function channelName(): string {
   return `test-${crypto.randomUUID()}`;
 }
@@ -58,19 +67,7 @@ Deno.test("BroadcastChannelBus: three isolates publishing at once all deliver th
 });
 
 Deno.test("BroadcastChannelBus: presence sums the client counts of every isolate", async () => {
-  const channel = channelName();
-  const a = new BroadcastChannelBus({
-    channel,
-    node: "a",
-    joinMs: 0,
-    presenceMs: 50,
-  });
-  const b = new BroadcastChannelBus({
-    channel,
-    node: "b",
-    joinMs: 0,
-    presenceMs: 50,
-  });
+  const [a, b] = quickPair();
   try {
     a.reportClients(3);
     b.reportClients(4);
@@ -87,19 +84,7 @@ Deno.test("BroadcastChannelBus: presence sums the client counts of every isolate
 });
 
 Deno.test("BroadcastChannelBus: an isolate that says goodbye stops being counted at once", async () => {
-  const channel = channelName();
-  const a = new BroadcastChannelBus({
-    channel,
-    node: "a",
-    joinMs: 0,
-    presenceMs: 50,
-  });
-  const b = new BroadcastChannelBus({
-    channel,
-    node: "b",
-    joinMs: 0,
-    presenceMs: 50,
-  });
+  const [a, b] = quickPair();
   try {
     b.reportClients(5);
     await eventually(() => a.presence().clients === 5, 3000, "b counted");

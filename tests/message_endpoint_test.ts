@@ -7,7 +7,7 @@ import {
   LocalBus,
 } from "../lib/bus.ts";
 import { BodyTooLargeError, readLimitedBody } from "../routes/_body.ts";
-import { connect, parseResponse, readChunk, writeAll } from "./_raw_http.ts";
+import { postUnendingChunkedBody } from "./_raw_http.ts";
 import { startServer } from "./_server.ts";
 import { dataOf, SseClient } from "./_sse_client.ts";
 
@@ -259,25 +259,14 @@ Deno.test("POST /message answers 413 to a chunked body over the limit before the
   await using server = await startServer({
     env: { MAX_MESSAGE_BYTES: "1024" },
   });
-  const conn = await connect(Number(new URL(server.url).port));
-  try {
-    await writeAll(
-      conn,
-      "POST /message HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
-        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
-    );
-    const piece = `400\r\n${"x".repeat(0x400)}\r\n`;
-    await writeAll(conn, piece);
-    await writeAll(conn, piece);
-    // The body never ends (no `0\r\n\r\n`), yet the answer comes now.
-    const chunk = await readChunk(conn, 3000);
-    assert.ok(chunk !== null, "the server closed without answering");
-    const response = parseResponse(chunk);
-    assert.equal(response.status, 413);
-    assert.match(JSON.parse(response.body).error, /larger than 1024 bytes/);
-  } finally {
-    conn.close();
-  }
+  // The body never ends (no `0\r\n\r\n`), yet the answer comes now.
+  const response = await postUnendingChunkedBody(
+    Number(new URL(server.url).port),
+    2,
+  );
+  assert.ok(response !== null, "the server closed without answering");
+  assert.equal(response.status, 413);
+  assert.match(JSON.parse(response.body).error, /larger than 1024 bytes/);
   assert.equal(server.app.hub.stats().events, 0);
 });
 

@@ -10,18 +10,16 @@ import { serveWithNodeHttp } from "../adapters/node_http_server.ts";
 import { LocalBus } from "../lib/bus.ts";
 import { loadConfig } from "../lib/config.ts";
 import { type App, createApp } from "../routes/app.ts";
-import { collectOutput, freePort } from "./_process.ts";
+import { freePort, spawnTask } from "./_process.ts";
 import {
   connect,
-  parseResponse,
+  postUnendingChunkedBody,
   rawRequest,
   readChunk,
   writeAll,
 } from "./_raw_http.ts";
 import { eventually } from "./_server.ts";
 import { dataOf, SseClient } from "./_sse_client.ts";
-
-const ROOT = new URL("..", import.meta.url).pathname;
 
 interface NodeServer {
   readonly url: string;
@@ -144,24 +142,11 @@ Deno.test("serveWithNodeHttp() passes POST statuses through: 202, 400, 415, 404,
 
 Deno.test("serveWithNodeHttp() answers 413 to a chunked body over the limit before the body ends", async () => {
   await using server = await startNodeServer({ MAX_MESSAGE_BYTES: "1024" });
-  const conn = await connect(server.port);
-  try {
-    await writeAll(
-      conn,
-      "POST /message HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
-        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
-    );
-    const piece = `400\r\n${"x".repeat(0x400)}\r\n`;
-    await writeAll(conn, piece);
-    await writeAll(conn, piece);
-    const chunk = await readChunk(conn, 3000);
-    assert.ok(chunk !== null, "the server closed without answering");
-    const response = parseResponse(chunk);
-    assert.equal(response.status, 413);
-    assert.match(JSON.parse(response.body).error, /larger than 1024 bytes/);
-  } finally {
-    conn.close();
-  }
+  // The body never ends (no `0\r\n\r\n`), yet the answer comes now.
+  const response = await postUnendingChunkedBody(server.port, 2);
+  assert.ok(response !== null, "the server closed without answering");
+  assert.equal(response.status, 413);
+  assert.match(JSON.parse(response.body).error, /larger than 1024 bytes/);
   assert.equal(server.app.hub.stats().events, 0);
 });
 
@@ -257,64 +242,31 @@ Deno.test("serveWithNodeHttp() cuts a dead reader off while a live one keeps rec
 
 Deno.test("HTTP_SERVER=node deno task start prints its URL, serves, and drains on SIGTERM with exit 0", async () => {
   const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["task", "start"],
-    cwd: ROOT,
-    env: {
-      NO_COLOR: "1",
-      HTTP_SERVER: "node",
-      PORT: String(port),
-      HOSTNAME: "127.0.0.1",
-      UPDATE_INTERVAL_MS: "0",
-      HEARTBEAT_MS: "0",
-    },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const output = collectOutput(child);
+  await using task = spawnTask(["start"], {
+    HTTP_SERVER: "node",
+    PORT: String(port),
+    HOSTNAME: "127.0.0.1",
+    UPDATE_INTERVAL_MS: "0",
+    HEARTBEAT_MS: "0",
+  });
   const url = `http://127.0.0.1:${port}`;
-  try {
-    await eventually(
-      () => output.text().includes(`${url}/`),
-      15_000,
-      "the URL",
-    );
-    assert.match(output.text(), /node:http.*Listening on/);
-    const body = await stats(url);
-    assert.equal(body.localClients, 0);
-    await using client = await SseClient.open(`${url}/events`);
-    assert.equal((await client.next()).event, "system");
-    const { status } = await publish(url, { message: "before the drain" });
-    assert.equal(status, 202);
-    assert.equal(dataOf(await client.next()).message, "before the drain");
-    child.kill("SIGTERM");
-    assert.ok(await client.ended(3000), "the stream did not end");
-    assert.equal(client.retries.length, 2);
-    assert.ok(client.retries[1]! < 5000, `retry ${client.retries[1]}`);
-    const exit = await child.status;
-    assert.equal(exit.code, 0, output.text());
-  } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-    await child.status;
-    await output.done;
-  }
-});
-
-Deno.test("deno task start refuses an unknown HTTP_SERVER with exit status 2", async () => {
-  const result = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "start"],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", HTTP_SERVER: "nginx" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(result.code, 2);
-  assert.match(
-    new TextDecoder().decode(result.stderr),
-    /herald: Cannot read HTTP_SERVER: "nginx"/,
+  await eventually(
+    () => task.output().includes(`${url}/`),
+    15_000,
+    "the URL",
   );
+  assert.match(task.output(), /node:http.*Listening on/);
+  const body = await stats(url);
+  assert.equal(body.localClients, 0);
+  await using client = await SseClient.open(`${url}/events`);
+  assert.equal((await client.next()).event, "system");
+  const { status } = await publish(url, { message: "before the drain" });
+  assert.equal(status, 202);
+  assert.equal(dataOf(await client.next()).message, "before the drain");
+  task.child.kill("SIGTERM");
+  assert.ok(await client.ended(3000), "the stream did not end");
+  assert.equal(client.retries.length, 2);
+  assert.ok(client.retries[1]! < 5000, `retry ${client.retries[1]}`);
+  const exit = await task.child.status;
+  assert.equal(exit.code, 0, task.output());
 });

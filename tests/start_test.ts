@@ -1,65 +1,64 @@
 /** The commands a new user types: `deno task start`, its config errors, and the pinned version. */
 import assert from "node:assert/strict";
-import { collectOutput, freePort } from "./_process.ts";
+import { freePort, spawnTask } from "./_process.ts";
 import { eventually } from "./_server.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
-function task(args: string[], env: Record<string, string>): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args,
-    cwd: ROOT,
-    env: { NO_COLOR: "1", ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
 Deno.test("deno task start prints its URL, serves, and exits 0 on SIGTERM", async () => {
   const port = freePort();
-  const child = task(["task", "start"], {
+  await using task = spawnTask(["start"], {
     PORT: String(port),
     HOSTNAME: "127.0.0.1",
   });
-  const output = collectOutput(child);
-  try {
-    await eventually(
-      () => output.text().includes(`http://127.0.0.1:${port}/`),
-      15_000,
-      "the URL",
-    );
-    assert.match(output.text(), /Listening on/);
-    const stats = await (await fetch(`http://127.0.0.1:${port}/stats`)).json();
-    assert.equal(stats.isolates, 1);
-    child.kill("SIGTERM");
-    const status = await child.status;
-    assert.equal(status.code, 0, output.text());
-  } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-    await child.status;
-    await output.done;
-  }
+  await eventually(
+    () => task.output().includes(`http://127.0.0.1:${port}/`),
+    15_000,
+    "the URL",
+  );
+  assert.match(task.output(), /Listening on/);
+  const stats = await (await fetch(`http://127.0.0.1:${port}/stats`)).json();
+  assert.equal(stats.isolates, 1);
+  task.child.kill("SIGTERM");
+  const status = await task.child.status;
+  assert.equal(status.code, 0, task.output());
 });
 
-for (
-  const [env, message] of [
-    [{ PORT: "abc" }, 'herald: Cannot read PORT: "abc" is not a port number'],
-    [
-      { HISTORY_SIZE: "-1" },
-      'herald: Cannot read HISTORY_SIZE: "-1" is not a non-negative integer',
-    ],
-    [
-      { ALLOWED_ORIGINS: "not an origin" },
-      'herald: Cannot read ALLOWED_ORIGINS: "not an origin" is not an origin',
-    ],
-  ] as const
-) {
-  Deno.test(`deno task start refuses ${JSON.stringify(env)} with a clear message and exit status 2`, async () => {
+const REFUSED: ReadonlyArray<
+  readonly [string, Readonly<Record<string, string>>, string]
+> = [
+  [
+    "start",
+    { PORT: "abc" },
+    'herald: Cannot read PORT: "abc" is not a port number',
+  ],
+  [
+    "start",
+    { HISTORY_SIZE: "-1" },
+    'herald: Cannot read HISTORY_SIZE: "-1" is not a non-negative integer',
+  ],
+  [
+    "start",
+    { ALLOWED_ORIGINS: "not an origin" },
+    'herald: Cannot read ALLOWED_ORIGINS: "not an origin" is not an origin',
+  ],
+  [
+    "start",
+    { HTTP_SERVER: "nginx" },
+    'herald: Cannot read HTTP_SERVER: "nginx"',
+  ],
+  // node:http serves one isolate.
+  [
+    "start:parallel",
+    { HTTP_SERVER: "node" },
+    "herald: Cannot use HTTP_SERVER=node with start:parallel",
+  ],
+];
+
+for (const [name, env, message] of REFUSED) {
+  Deno.test(`deno task ${name} refuses ${JSON.stringify(env)} with a clear message and exit status 2`, async () => {
     const output = await new Deno.Command(Deno.execPath(), {
-      args: ["task", "start"],
+      args: ["task", name],
       cwd: ROOT,
       env: { NO_COLOR: "1", ...env },
       stdin: "null",
@@ -71,20 +70,6 @@ for (
     );
   });
 }
-
-Deno.test("deno task start:parallel refuses HTTP_SERVER=node: node:http serves one isolate", async () => {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "start:parallel"],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", HTTP_SERVER: "node" },
-    stdin: "null",
-  }).output();
-  assert.equal(output.code, 2);
-  assert.match(
-    new TextDecoder().decode(output.stderr),
-    /herald: Cannot use HTTP_SERVER=node with start:parallel/,
-  );
-});
 
 Deno.test("the README and .ci/run use the pinned Deno version", async () => {
   const version = (await Deno.readTextFile(`${ROOT}.deno-version`)).trim();

@@ -11,7 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { createParser, type EventSourceMessage } from "eventsource-parser";
-import { EventSourceParserStream } from "eventsource-parser/stream";
+import { SseClient } from "./_sse_client.ts";
 import fc from "fast-check";
 import { NAME_PATTERN, RESERVED_EVENTS } from "../lib/message.ts";
 import {
@@ -270,60 +270,6 @@ async function publish(server: TestServer, body: Record<string, unknown>) {
   return { status: response.status, json: await response.json() };
 }
 
-/**
- * An SSE stream read through eventsource-parser, like tests/_sse_client.ts
- * but decoding with `ignoreBOM` (see parseBytes) so that a U+FEFF at a read
- * boundary survives.
- */
-class WireClient implements AsyncDisposable {
-  readonly retries: number[] = [];
-  readonly #reader: ReadableStreamDefaultReader<EventSourceMessage>;
-
-  private constructor(body: ReadableStream<Uint8Array>) {
-    this.#reader = body
-      .pipeThrough(new TextDecoderStream("utf-8", { ignoreBOM: true }))
-      .pipeThrough(
-        new EventSourceParserStream({ onRetry: (ms) => this.retries.push(ms) }),
-      )
-      .getReader();
-  }
-
-  static async open(url: string, init: RequestInit = {}): Promise<WireClient> {
-    const response = await fetch(url, init);
-    if (response.status !== 200) {
-      throw new Error(
-        `Expected 200, got ${response.status}: ${await response.text()}`,
-      );
-    }
-    return new WireClient(response.body!);
-  }
-
-  /** The next event; rejects after `timeoutMs` or when the stream ends. */
-  async next(timeoutMs = 5000): Promise<EventSourceMessage> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`No event within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-    });
-    try {
-      const { done, value } = await Promise.race([
-        this.#reader.read(),
-        timeout,
-      ]);
-      if (done) throw new Error("Stream ended");
-      return value;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.#reader.cancel().catch(() => {});
-  }
-}
-
 const SERVER_ENV = {
   RETRY_MS: String(RETRY_MS),
   MAX_MESSAGE_BYTES: String(1 << 20),
@@ -334,7 +280,7 @@ Deno.test("POST /message: any message arrives as exactly one event with exactly 
   await using server = await startServer({ env: SERVER_ENV });
   const query = SUBSCRIBED.map((topic) => `topic=${encodeURIComponent(topic)}`)
     .join("&");
-  await using client = await WireClient.open(`${server.url}/events?${query}`);
+  await using client = await SseClient.open(`${server.url}/events?${query}`);
   assert.equal((await client.next()).event, "system");
   const body = fc.record({
     message: hostileString,
@@ -529,7 +475,7 @@ Deno.test("GET /events: any Last-Event-ID opens a stream with no forged id, even
           : `${server.url}/events?lastEventId=${
             encodeURIComponent(lastEventId.toWellFormed())
           }`;
-        await using client = await WireClient.open(
+        await using client = await SseClient.open(
           url,
           useHeader ? { headers: { "last-event-id": lastEventId } } : {},
         );
