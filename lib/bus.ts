@@ -46,6 +46,11 @@ export interface Presence {
 export interface Bus {
   /** This isolate's name on the bus, when it has one (shown in welcomes and stats). */
   readonly node?: string;
+  /**
+   * Events delivered out of order because their sender went silent past its
+   * timeout (see total_order.ts), when the bus orders events itself.
+   */
+  readonly late?: number;
   /** Gives the draft an id and carries it to every isolate. */
   publish(draft: EventDraft): Promise<HubEvent>;
   /** Calls `listener` with every event in id order; returns the unsubscribe function. */

@@ -54,6 +54,8 @@ export interface HubStats {
   readonly dropped: number;
   /** The name of the isolate that answered, when the bus has one. */
   readonly isolate: string | null;
+  /** Events this isolate delivered out of order (a peer went silent too long). */
+  readonly late: number;
 }
 
 /** Raised by {@linkcode Hub.subscribe} when this isolate holds `maxClients` streams. */
@@ -247,6 +249,7 @@ export class Hub {
       events: this.#events,
       dropped: this.#dropped,
       isolate: this.#bus.node ?? null,
+      late: this.#bus.late ?? 0,
     };
   }
 

@@ -55,16 +55,6 @@ export class TotalOrder {
     return this.#late;
   }
 
-  /** Names of the peers whose watermarks gate delivery. */
-  get peers(): string[] {
-    return [...this.#peers.keys()];
-  }
-
-  /** Events waiting for a watermark. */
-  get pending(): number {
-    return this.#pending.length;
-  }
-
   /** An event this isolate stamped. */
   local(id: EventId, event: HubEvent): void {
     this.#insert({ id, event });

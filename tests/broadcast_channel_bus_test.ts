@@ -130,6 +130,16 @@ Deno.test("BroadcastChannelBus: a silent isolate is forgotten after the timeout 
       "released after the timeout",
     );
     assert.equal(a.presence().isolates, 1);
+    // The ghost wakes up with an event stamped before what was delivered:
+    // it is delivered late, not dropped, and counted.
+    ghost.postMessage({
+      kind: "event",
+      from: "ghost",
+      event: { id: "1-1-ghost", topic: "t", event: "chat", data: "late" },
+    });
+    await eventually(() => seen.length === 2, 3000, "the late event");
+    assert.deepEqual(seen, ["held", "late"]);
+    assert.equal(a.late, 1);
   } finally {
     ghost.close();
     await a.close();
