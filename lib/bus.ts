@@ -32,6 +32,28 @@ export interface Presence {
   readonly isolates: number;
 }
 
+/** Why a bus lost events for good (see {@linkcode BusLoss}). */
+export type LossReason =
+  /** Isolates lost messages between them and could not recover them. */
+  | "bus-gap"
+  /** The shared log was recreated (e.g. Redis restarted empty). */
+  | "log-recreated"
+  /** The shared log was trimmed past events this process had not read. */
+  | "log-trimmed";
+
+/**
+ * Events a bus lost for good, told to the hub so that the streams that may
+ * have missed them get an in-band `event: reset`. The bus also moves its
+ * {@linkcode Bus.horizon} (or its history's floor) past the loss, so replays
+ * from before it report a reset too.
+ */
+export interface BusLoss {
+  /** What happened. */
+  readonly reason: LossReason;
+  /** The topics that may have lost events; null when the bus cannot tell (all). */
+  readonly topics: readonly string[] | null;
+}
+
 /**
  * Carries events to every isolate and orders them.
  *
@@ -40,7 +62,8 @@ export interface Presence {
  *   has accepted it; it rejects (with {@linkcode BusUnavailableError}) when it
  *   cannot, so nothing is dropped silently.
  * - Every listener sees every published event, from every isolate, this one
- *   included, exactly once and in increasing id order.
+ *   included, exactly once and in increasing id order; what it loses for
+ *   good despite that, it reports through `onLoss`, never silently.
  * - Presence sums the client counts that isolates report.
  */
 export interface Bus {
@@ -55,6 +78,12 @@ export interface Bus {
   publish(draft: EventDraft): Promise<HubEvent>;
   /** Calls `listener` with every event in id order; returns the unsubscribe function. */
   subscribe(listener: (event: HubEvent) => void): () => void;
+  /**
+   * Calls `listener` when events were lost for good, before any later event
+   * is delivered; returns the unsubscribe function. Optional: a bus that
+   * cannot lose events (LocalBus) has no such power.
+   */
+  onLoss?(listener: (loss: BusLoss) => void): () => void;
   /** Tells the other isolates how many streams this isolate holds. */
   reportClients(count: number): void;
   /** Clients and isolates across the hub. */

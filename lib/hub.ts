@@ -3,7 +3,7 @@
  * replay then live, and the shared timers for heartbeats and `update` events.
  * It knows events and streams, never a `Request`. Web-only.
  */
-import type { Bus, HubEvent } from "./bus.ts";
+import type { Bus, BusLoss, HubEvent } from "./bus.ts";
 import { type EventId, maxId, parseId } from "./event_id.ts";
 import type { EventHistory, ReplayPlan } from "./history.ts";
 import { type Logger, silentLogger } from "./log.ts";
@@ -56,6 +56,8 @@ export interface HubStats {
   readonly isolate: string | null;
   /** Events this isolate delivered out of order (a peer went silent too long). */
   readonly late: number;
+  /** Times the bus lost events for good and told the streams with a reset. */
+  readonly losses: number;
 }
 
 /** Raised by {@linkcode Hub.subscribe} when this isolate holds `maxClients` streams. */
@@ -100,6 +102,14 @@ const FUTURE_TOLERANCE_MS = 60_000;
 
 const encoder = new TextEncoder();
 
+/** An `event: reset` block whose data is `fields` as JSON. */
+function resetFrame(fields: Record<string, unknown>): Uint8Array {
+  return encoder.encode(formatEvent({
+    event: EVENT_TYPE.Reset,
+    data: eventData(fields),
+  }));
+}
+
 /**
  * Topics, subscribers and the timers they share.
  *
@@ -127,6 +137,7 @@ export class Hub {
   readonly #subscribers = new Set<Subscriber>();
   readonly #timers: Array<ReturnType<typeof setInterval>> = [];
   readonly #unsubscribe: () => void;
+  readonly #unsubscribeLoss: () => void;
   readonly #fanOut: FanOut;
   readonly #heartbeat = encoder.encode(formatComment("keep-alive"));
   readonly #retryFrame: Uint8Array;
@@ -134,6 +145,7 @@ export class Hub {
   #welcomeSecond = 0;
   #events = 0;
   #dropped = 0;
+  #losses = 0;
   #closed = false;
 
   /** Starts the hub on `bus`, keeping events in `history`. */
@@ -153,6 +165,8 @@ export class Hub {
         : coalesceMs,
     });
     this.#unsubscribe = bus.subscribe((event) => this.#receive(event));
+    this.#unsubscribeLoss = bus.onLoss?.((loss) => this.#lost(loss)) ??
+      (() => {});
     const heartbeatMs = options.heartbeatMs ?? 15000;
     const updateIntervalMs = options.updateIntervalMs ?? 3000;
     // One timer each for every stream, never one per stream.
@@ -250,6 +264,7 @@ export class Hub {
       dropped: this.#dropped,
       isolate: this.#bus.node ?? null,
       late: this.#bus.late ?? 0,
+      losses: this.#losses,
     };
   }
 
@@ -274,6 +289,7 @@ export class Hub {
     for (const timer of this.#timers) clearInterval(timer);
     this.#timers.length = 0;
     this.#unsubscribe();
+    this.#unsubscribeLoss();
     return Promise.resolve();
   }
 
@@ -291,17 +307,14 @@ export class Hub {
   #replay(subscriber: Subscriber, plan: ReplayPlan, lastEventId: string): void {
     if (subscriber.ended) return;
     if (plan.reset !== null) {
-      subscriber.write(encoder.encode(formatEvent({
-        event: EVENT_TYPE.Reset,
-        data: eventData({
-          reason: plan.reset.reason,
-          lastEventId,
-          topics: plan.reset.topics,
-          message: plan.reset.reason === "unknown-id"
-            ? "The last event id is not known here: refetch your state"
-            : "Some events after the last event id are no longer retained: refetch your state",
-        }),
-      })));
+      subscriber.write(resetFrame({
+        reason: plan.reset.reason,
+        lastEventId,
+        topics: plan.reset.topics,
+        message: plan.reset.reason === "unknown-id"
+          ? "The last event id is not known here: refetch your state"
+          : "Some events after the last event id are no longer retained: refetch your state",
+      }));
     }
     subscriber.write(this.#welcome(subscriber.topics, plan.events.length));
     let sent: EventId | null = plan.reset?.reason === "unknown-id"
@@ -361,6 +374,38 @@ export class Hub {
     if (id === null) return;
     // Encoded once; every subscriber queues the same bytes.
     this.#fanOut.send(event.topic, id, this.#frame(event));
+  }
+
+  /**
+   * The bus lost events for good: every stream that follows one of the
+   * topics (all streams, when the bus cannot tell) gets an in-band reset
+   * before any later event, so no client goes on as if nothing was missed.
+   */
+  #lost(loss: BusLoss): void {
+    this.#losses++;
+    this.#logger.log(
+      "warn",
+      "Events were lost between servers; resetting streams",
+      {
+        reason: loss.reason,
+        topics: loss.topics ?? "all",
+      },
+    );
+    // What was released before the loss goes out first, then the reset.
+    this.#fanOut.flush();
+    const asked = loss.topics === null ? null : new Set(loss.topics);
+    for (const subscriber of this.#subscribers) {
+      const topics = asked === null
+        ? subscriber.topics
+        : subscriber.topics.filter((topic) => asked.has(topic));
+      if (topics.length === 0) continue;
+      subscriber.write(resetFrame({
+        reason: loss.reason,
+        topics,
+        message:
+          "Some events could not be delivered to this stream: refetch your state",
+      }));
+    }
   }
 
   #broadcast(bytes: Uint8Array): void {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LocalBus } from "../lib/bus.ts";
+import { type BusLoss, LocalBus } from "../lib/bus.ts";
 import {
   type EventHistory,
   MemoryHistory,
@@ -241,6 +241,62 @@ Deno.test("Hub ends a stream whose replay fails, so the client retries with the 
     assert.equal((await reader.read()).done, true);
     assert.doesNotMatch(text, /event: reset/);
     assert.equal(hub.stats().localClients, 0);
+  } finally {
+    await hub.close();
+  }
+});
+
+/** A LocalBus that can report a loss, as a bus with the `onLoss` power does. */
+class LossyBus extends LocalBus {
+  readonly #lossListeners = new Set<(loss: BusLoss) => void>();
+
+  onLoss(listener: (loss: BusLoss) => void): () => void {
+    this.#lossListeners.add(listener);
+    return () => this.#lossListeners.delete(listener);
+  }
+
+  lose(loss: BusLoss): void {
+    for (const listener of this.#lossListeners) listener(loss);
+  }
+}
+
+Deno.test("Hub sends a live reset to the streams of the topics a bus lost events on, after what came before", async () => {
+  const bus = new LossyBus("a");
+  const hub = new Hub(bus, new MemoryHistory(), {
+    heartbeatMs: 0,
+    updateIntervalMs: 0,
+  });
+  try {
+    const onChat = hub.subscribe(["chat"], null).getReader();
+    const onBoth = hub.subscribe(["news", "chat"], null).getReader();
+    const onNews = hub.subscribe(["news"], null).getReader();
+    await hub.publish(chat("before"));
+    bus.lose({ reason: "bus-gap", topics: ["chat"] });
+    await hub.publish(chat("after"));
+    const resetOf = (text: string) =>
+      JSON.parse(/^event: reset\ndata: (.*)$/m.exec(text)![1]!);
+    for (const reader of [onChat, onBoth]) {
+      const text = await readUntil(reader, (t) => messages(t).length >= 2);
+      assert.deepEqual(messages(text), ["before", "after"]);
+      const reset = text.indexOf("event: reset");
+      assert.ok(
+        text.indexOf('"before"') < reset,
+        "reset after the earlier event",
+      );
+      assert.ok(
+        reset < text.indexOf('"after"'),
+        "reset before the later event",
+      );
+      assert.equal(resetOf(text).reason, "bus-gap");
+      assert.deepEqual(resetOf(text).topics, ["chat"]);
+    }
+    bus.lose({ reason: "log-recreated", topics: null });
+    await hub.publish({ message: "n", topic: "news", event: "chat" });
+    const news = await readUntil(onNews, (t) => messages(t).length >= 1);
+    assert.equal(resetOf(news).reason, "log-recreated");
+    assert.deepEqual(resetOf(news).topics, ["news"]);
+    assert.equal(hub.stats().losses, 2);
+    await Promise.all([onChat.cancel(), onBoth.cancel(), onNews.cancel()]);
   } finally {
     await hub.close();
   }
