@@ -2,19 +2,34 @@
  * @module The bus across the isolates of one process (`deno serve --parallel`),
  * over `BroadcastChannel`: the only file that touches it. Ids come from each
  * isolate's {@linkcode HybridClock}; {@linkcode TotalOrder} turns them into one
- * order that every isolate delivers alike. Presence messages carry client
- * counts and double as watermarks. Web-only.
+ * order that every isolate delivers alike. The channel itself is bounded and
+ * lossy (256 undelivered messages per receiver), so every frame goes through
+ * {@linkcode ReliableChannel}: numbered, acknowledged, re-posted on a gap,
+ * flow-controlled, and any loss it cannot repair is reported (`onLoss`) and
+ * moves the horizon, never silent. Presence messages carry client counts and
+ * double as watermarks. Web-only.
  */
 import {
   type Bus,
+  type BusLoss,
   BusUnavailableError,
   type EventDraft,
   type HubEvent,
   type Presence,
   randomNodeName,
 } from "./bus.ts";
-import { formatId, parseId } from "./event_id.ts";
+import {
+  compareIds,
+  type EventId,
+  formatId,
+  maxId,
+  parseId,
+} from "./event_id.ts";
 import { HybridClock } from "./hybrid_clock.ts";
+import {
+  ReliableChannel,
+  type ReliableChannelStats,
+} from "./reliable_channel.ts";
 import { TotalOrder } from "./total_order.ts";
 
 /** Options for {@linkcode BroadcastChannelBus}. */
@@ -34,21 +49,33 @@ export interface BroadcastChannelBusOptions {
    * @default {50}
    */
   joinMs?: number;
+  /**
+   * Frames in flight to the slowest isolate (see reliable_channel.ts);
+   * `Infinity` turns flow control off, leaving recovery alone to cope.
+   *
+   * @default {"auto"}
+   */
+  window?: number | "auto";
   /** The wall clock in ms. @default {Date.now} */
   now?: () => number;
 }
 
-type Message =
-  | { readonly kind: "event"; readonly from: string; readonly event: HubEvent }
-  | { readonly kind: "clock"; readonly from: string; readonly clock: string }
+/** What an isolate says besides events: watermarks, presence, goodbye. */
+type Control =
+  | { readonly kind: "clock"; readonly clock: string }
   | {
     readonly kind: "hello";
-    readonly from: string;
     readonly clock: string;
     readonly clients: number;
     readonly joining: boolean;
   }
-  | { readonly kind: "bye"; readonly from: string };
+  | { readonly kind: "bye" };
+
+/** Bytes an event takes in the channel's budgets (UTF-16 strings, roughly). */
+function eventBytes(event: EventDraft): number {
+  return 2 * (event.data.length + event.topic.length + event.event.length) +
+    64;
+}
 
 /**
  * A {@linkcode Bus} over `BroadcastChannel`, for every isolate of one process.
@@ -69,15 +96,18 @@ export class BroadcastChannelBus implements Bus {
   readonly #channel: BroadcastChannel;
   readonly #clock: HybridClock;
   readonly #order: TotalOrder;
+  readonly #reliable: ReliableChannel<HubEvent, Control>;
   readonly #listeners = new Set<(event: HubEvent) => void>();
+  readonly #lossListeners = new Set<(loss: BusLoss) => void>();
   readonly #peerClients = new Map<string, number>();
   readonly #now: () => number;
   readonly #peerTimeoutMs: number;
-  readonly #horizon: string;
   readonly #ready: Promise<void>;
   readonly #timers: Array<ReturnType<typeof setTimeout>> = [];
+  /** Peers that lost events for good: their next id moves the horizon. */
+  readonly #lossFrom = new Set<string>();
+  #horizon: EventId;
   #clients = 0;
-  #ackQueued = false;
   #helloTimer: ReturnType<typeof setTimeout> | null = null;
   #closed = false;
 
@@ -93,17 +123,23 @@ export class BroadcastChannelBus implements Bus {
     this.#peerTimeoutMs = options.peerTimeoutMs ?? 3000;
     // Events stamped before this channel existed never reach it: history is
     // complete only after the next millisecond (one process shares one clock).
-    this.#horizon = `${Math.floor(this.#now()) + 1}-0`;
+    this.#horizon = { ms: Math.floor(this.#now()) + 1, seq: 0, node: "" };
     this.#channel = new BroadcastChannel(options.channel ?? "herald");
-    this.#channel.onmessage = (message: MessageEvent<Message>) =>
-      this.#receive(message.data);
-    this.#post({
-      kind: "hello",
-      from: this.node,
-      clock: this.#clockText(),
-      clients: 0,
-      joining: true,
+    this.#reliable = new ReliableChannel<HubEvent, Control>(this.node, {
+      post: (frame) => {
+        this.#channel.postMessage(frame);
+      },
+      onData: (from, events) => this.#receiveEvents(from, events),
+      onControl: (from, control) => this.#receiveControl(from, control),
+      onLoss: (from) => this.#lost(from),
+      ackBody: () => ({ kind: "clock", clock: this.#watermark() }),
+      size: eventBytes,
+      window: options.window ?? "auto",
+      now: this.#now,
     });
+    this.#channel.onmessage = (message: MessageEvent<unknown>) =>
+      this.#reliable.receive(message.data);
+    this.#hello(true);
     const presenceMs = options.presenceMs ?? 1000;
     this.#timers.push(setInterval(() => this.#tick(), presenceMs));
     const joinMs = options.joinMs ?? 50;
@@ -122,11 +158,31 @@ export class BroadcastChannelBus implements Bus {
     return this.#order.late;
   }
 
-  /** Stamps the draft, sends it to every isolate and delivers it here in order. */
+  /** How delivery between isolates went: frames, re-posts, losses, stalls. */
+  get delivery(): ReliableChannelStats {
+    return this.#reliable.stats;
+  }
+
+  /**
+   * Stamps the draft, sends it to every isolate and delivers it here in order.
+   *
+   * While too much waits for an isolate that does not keep up, it waits for
+   * room (up to the peer timeout, after which that isolate is forgotten).
+   *
+   * @throws {BusUnavailableError} when the bus is closed, or still has no room
+   */
   async publish(draft: EventDraft): Promise<HubEvent> {
     await this.#ready;
     if (this.#closed) {
       throw new BusUnavailableError("Cannot publish: bus is closed");
+    }
+    const bytes = eventBytes(draft);
+    if (!await this.#reliable.room(bytes, this.#peerTimeoutMs)) {
+      throw new BusUnavailableError(
+        this.#closed
+          ? "Cannot publish: bus is closed"
+          : "Cannot publish: another isolate does not keep up; try again",
+      );
     }
     const id = this.#clock.next();
     const event: HubEvent = {
@@ -135,7 +191,7 @@ export class BroadcastChannelBus implements Bus {
       data: draft.data,
       id: formatId(id),
     };
-    this.#post({ kind: "event", from: this.node, event });
+    this.#reliable.send(event);
     this.#order.local(id, event);
     return event;
   }
@@ -144,6 +200,12 @@ export class BroadcastChannelBus implements Bus {
   subscribe(listener: (event: HubEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** Calls `listener` when events from another isolate were lost for good. */
+  onLoss(listener: (loss: BusLoss) => void): () => void {
+    this.#lossListeners.add(listener);
+    return () => this.#lossListeners.delete(listener);
   }
 
   /** Shares this isolate's client count with the others, soon. */
@@ -166,95 +228,116 @@ export class BroadcastChannelBus implements Bus {
 
   /** The id after which every event reached this isolate. */
   horizon(): string {
-    return this.#horizon;
+    return formatId(this.#horizon);
   }
 
-  /** Says goodbye to the peers and leaves the channel. */
+  /** Sends what waits, says goodbye to the peers and leaves the channel. */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
-    this.#post({ kind: "bye", from: this.node });
+    this.#reliable.close({ kind: "bye" });
     for (const timer of this.#timers) clearTimeout(timer);
     if (this.#helloTimer !== null) clearTimeout(this.#helloTimer);
     this.#channel.close();
     this.#listeners.clear();
+    this.#lossListeners.clear();
     return Promise.resolve();
   }
 
-  #receive(message: Message): void {
-    if (this.#closed || typeof message !== "object" || message === null) return;
+  #receiveEvents(from: string, events: readonly HubEvent[]): void {
+    if (this.#closed) return;
     const now = this.#now();
-    switch (message.kind) {
-      case "event": {
-        const id = parseId(message.event.id);
-        if (id === null) return;
-        this.#clock.observe(id);
-        this.#peerClients.set(
-          message.from,
-          this.#peerClients.get(message.from) ?? 0,
-        );
-        this.#order.remote(message.from, id, message.event, now);
-        this.#queueAck();
-        return;
-      }
+    if (!this.#peerClients.has(from)) this.#peerClients.set(from, 0);
+    for (const event of events) {
+      const id = parseId(event.id);
+      if (id === null) continue;
+      this.#clock.observe(id);
+      this.#moveHorizonPastLoss(from, id);
+      this.#order.remote(from, id, event, now);
+    }
+  }
+
+  #receiveControl(from: string, control: Control): void {
+    if (this.#closed) return;
+    const now = this.#now();
+    switch (control.kind) {
       case "clock": {
-        const clock = parseId(message.clock);
-        if (clock !== null) this.#order.heard(message.from, clock, now);
+        const clock = parseId(control.clock);
+        if (clock === null) return;
+        this.#moveHorizonPastLoss(from, clock);
+        this.#order.heard(from, clock, now);
         return;
       }
       case "hello": {
-        const clock = parseId(message.clock);
+        const clock = parseId(control.clock);
         if (clock === null) return;
         this.#clock.observe(clock);
-        this.#peerClients.set(message.from, message.clients);
-        this.#order.heard(message.from, clock, now);
+        this.#moveHorizonPastLoss(from, clock);
+        this.#peerClients.set(from, control.clients);
+        this.#order.heard(from, clock, now);
         // A joining peer waits for our clock before its first id.
-        if (message.joining) this.#hello(false);
+        if (control.joining) this.#hello(false);
         return;
       }
       case "bye": {
-        this.#peerClients.delete(message.from);
-        this.#order.forget(message.from);
+        this.#peerClients.delete(from);
+        this.#order.forget(from);
+        this.#reliable.forget(from);
         return;
       }
     }
   }
 
-  /** Acknowledges received events once per task: our watermark moved past them. */
-  #queueAck(): void {
-    if (this.#ackQueued) return;
-    this.#ackQueued = true;
-    queueMicrotask(() => {
-      this.#ackQueued = false;
-      this.#post({ kind: "clock", from: this.node, clock: this.#clockText() });
-    });
+  /**
+   * Events from `from` are gone for good: replays from before the next thing
+   * it says cannot be complete here, and live streams must be told.
+   */
+  #lost(from: string): void {
+    this.#horizon = maxId(this.#horizon, this.#clock.current);
+    this.#lossFrom.add(from);
+    const loss: BusLoss = { reason: "bus-gap", topics: null };
+    for (const listener of this.#lossListeners) listener(loss);
+  }
+
+  /** The lost events of `from` sort before `id`, its first word after them. */
+  #moveHorizonPastLoss(from: string, id: EventId): void {
+    if (!this.#lossFrom.delete(from)) return;
+    this.#horizon = maxId(this.#horizon, id);
   }
 
   #tick(): void {
     this.#hello(false);
     for (const gone of this.#order.expire(this.#now() - this.#peerTimeoutMs)) {
       this.#peerClients.delete(gone);
+      this.#reliable.forget(gone);
     }
   }
 
   #hello(joining: boolean): void {
-    this.#post({
+    if (this.#closed) return;
+    this.#reliable.control({
       kind: "hello",
-      from: this.node,
-      clock: this.#clockText(),
+      clock: this.#watermark(),
       clients: this.#clients,
       joining,
     });
   }
 
-  #clockText(): string {
-    return formatId(
-      this.#clock.current.ms === 0 ? this.#clock.next() : this.#clock.current,
-    );
-  }
-
-  #post(message: Message): void {
-    if (this.#closed && message.kind !== "bye") return;
-    this.#channel.postMessage(message);
+  /**
+   * The clock this isolate may claim: nothing it sends later sorts at or
+   * before it. Events still waiting for the flow-control window were stamped
+   * already, so the claim stops just short of the first of them.
+   */
+  #watermark(): string {
+    let clock = this.#clock.current.ms === 0
+      ? this.#clock.next()
+      : this.#clock.current;
+    const waiting = this.#reliable.firstWaiting;
+    const first = waiting === undefined ? null : parseId(waiting.id);
+    if (first !== null && compareIds(first, clock) <= 0) {
+      // Same time and counter with no node sorts just before `first`.
+      clock = { ms: first.ms, seq: first.seq, node: "" };
+    }
+    return formatId(clock);
   }
 }

@@ -100,6 +100,11 @@ Deno.test("BroadcastChannelBus: an isolate that says goodbye stops being counted
   }
 });
 
+/** A frame of the reliable channel (lib/reliable_channel.ts) from a peer named "ghost". */
+function ghostFrame(fields: Record<string, unknown>): Record<string, unknown> {
+  return { herald: 2, from: "ghost", born: 0, acks: {}, starts: {}, ...fields };
+}
+
 Deno.test("BroadcastChannelBus: a silent isolate is forgotten after the timeout and stops holding events", async () => {
   const channel = channelName();
   const a = new BroadcastChannelBus({
@@ -114,13 +119,12 @@ Deno.test("BroadcastChannelBus: a silent isolate is forgotten after the timeout 
   const seen: string[] = [];
   a.subscribe((event) => seen.push(event.data));
   try {
-    ghost.postMessage({
-      kind: "hello",
-      from: "ghost",
-      clock: "1-0-ghost",
-      clients: 2,
-      joining: false,
-    });
+    ghost.postMessage(ghostFrame({
+      kind: "control",
+      next: 0,
+      poll: false,
+      body: { kind: "hello", clock: "1-0-ghost", clients: 2, joining: false },
+    }));
     await eventually(() => a.presence().isolates === 2, 2000, "ghost seen");
     await a.publish({ topic: "t", event: "chat", data: "held" });
     assert.deepEqual(seen, [], "held while the ghost's watermark is behind");
@@ -132,11 +136,12 @@ Deno.test("BroadcastChannelBus: a silent isolate is forgotten after the timeout 
     assert.equal(a.presence().isolates, 1);
     // The ghost wakes up with an event stamped before what was delivered:
     // it is delivered late, not dropped, and counted.
-    ghost.postMessage({
-      kind: "event",
-      from: "ghost",
-      event: { id: "1-1-ghost", topic: "t", event: "chat", data: "late" },
-    });
+    ghost.postMessage(ghostFrame({
+      kind: "data",
+      seq: 0,
+      next: 0,
+      items: [{ id: "1-1-ghost", topic: "t", event: "chat", data: "late" }],
+    }));
     await eventually(() => seen.length === 2, 3000, "the late event");
     assert.deepEqual(seen, ["held", "late"]);
     assert.equal(a.late, 1);
