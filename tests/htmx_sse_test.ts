@@ -5,6 +5,11 @@
  * swaps every `chat` event into the page as HTML (`sse-swap="chat"`). The
  * events arrive, and a publisher's markup never runs: herald writes `<`,
  * `>` and `&` in its JSON as `\uXXXX` (lib/json_text.ts).
+ *
+ * Versions: htmx.org 2.0.11, the newest 2.x, with htmx-ext-sse 2.2.4, the
+ * newest extension, which requires htmx ^2: the pairing most htmx sites run.
+ * htmx 4 moved SSE into its own `hx-sse` extension, which dispatches named
+ * events (herald's are all named) as DOM events instead of swapping them.
  */
 import assert from "node:assert/strict";
 import htmxScript from "htmx.org/dist/htmx.js" with { type: "text" };
