@@ -7,6 +7,7 @@ import type { Bus, BusLoss, HubEvent } from "./bus.ts";
 import { type EventId, maxId, parseId } from "./event_id.ts";
 import type { EventHistory, ReplayPlan } from "./history.ts";
 import { type Logger, silentLogger } from "./log.ts";
+import { jsonText } from "./json_text.ts";
 import { EVENT_TYPE, type PublishRequest } from "./message.ts";
 import { formatComment, formatEvent, formatRetry } from "./sse_format.ts";
 import { type EndReason, Subscriber } from "./subscriber.ts";
@@ -79,12 +80,12 @@ export class HubClosedError extends Error {
 }
 
 /**
- * Serialises event data as JSON, with U+FEFF escaped: some decoders (Deno's
- * streaming TextDecoder, so its EventSource) drop a BOM at the start of any
- * network chunk, and the escape decodes to the same string.
+ * Serialises event data as JSON that is safe to put into HTML: `<`, `>`,
+ * `&`, U+2028, U+2029 and U+FEFF travel as `\uXXXX` ({@linkcode jsonText}).
+ * Runs once per event, never per subscriber.
  */
 function eventData(value: unknown): string {
-  return JSON.stringify(value).replaceAll("\ufeff", "\\ufeff");
+  return jsonText(value);
 }
 
 /**

@@ -396,6 +396,45 @@ function closeQuietly(...conns: Deno.Conn[]): void {
   }
 }
 
+/** One file of a {@linkcode serveSite} site. */
+export interface SiteFile {
+  /** Its Content-Type. */
+  type: string;
+  /** Its text. */
+  body: string;
+}
+
+/** A site on a loopback origin of its own, for pages that use herald from elsewhere. */
+export interface TestSite extends AsyncDisposable {
+  /** `http://127.0.0.1:<port>/` */
+  readonly url: string;
+  /** Stops serving; resolves when the server is closed. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `files` (keyed by path, such as `/` or `/htmx.js`) on a free port of
+ * 127.0.0.1: another origin than herald's. Any other path answers 404.
+ */
+export function serveSite(files: Record<string, SiteFile>): TestSite {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => {
+      const path = new URL(request.url).pathname;
+      const file = Object.hasOwn(files, path) ? files[path] : undefined;
+      return file === undefined
+        ? new Response("Not found", { status: 404 })
+        : new Response(file.body, { headers: { "Content-Type": file.type } });
+    },
+  );
+  const close = () => server.shutdown();
+  return {
+    url: `http://127.0.0.1:${server.addr.port}/`,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
 /**
  * Waits until the page's message list holds exactly `count` items whose text
  * is `text` (and fails if more show up), then returns their ids.
