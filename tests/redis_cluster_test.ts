@@ -260,8 +260,10 @@ Deno.test("Redis stops while publishing: 503s, no crash, then streams resume wit
     }
     // Redis is the truth: every accepted event, and perhaps some whose answer
     // was lost in the crash. Every open stream gets exactly that, in order.
+    // The log's generation survived with it: replay from its floor is all.
+    const generation = await redis.cli("GET", "herald:generation");
     await using probe = await subscribe(processes[0]!, "topic=chat", {
-      "last-event-id": "0-0",
+      "last-event-id": generation.split(" ")[0]!,
     });
     const last = accepted.reduce((a, b) =>
       compareIds(parseId(a)!, parseId(b)!) > 0 ? a : b
@@ -277,6 +279,48 @@ Deno.test("Redis stops while publishing: 503s, no crash, then streams resume wit
     }
   } finally {
     await Promise.all(clients.map((c) => c.close()));
+    await stopAll(processes);
+  }
+});
+
+Deno.test("Redis restarts empty: live streams and reconnects from before get a reset, then publishing works again", async () => {
+  await using redis = await startRedis();
+  const processes = await startCluster(redis, 2);
+  const [first, second] = processes as [HeraldProcess, HeraldProcess];
+  try {
+    await using live = await subscribe(first);
+    const before = await publish(second, "before");
+    assert.deepEqual((await live.collect(1)).map((e) => e.id), [before]);
+    await redis.kill();
+    await redis.start();
+    // The live stream is told at once, not left to silence.
+    const reset = await live.next(10_000);
+    assert.equal(reset.event, "reset");
+    assert.equal(dataOf(reset).reason, "log-recreated");
+    // A reconnect with the id from before the restart: a reset, then live.
+    await using again = await SseClient.open(
+      `${second.url}/events?topic=chat`,
+      { headers: { "last-event-id": before } },
+    );
+    const replayReset = await again.next(10_000);
+    assert.equal(replayReset.event, "reset");
+    assert.deepEqual(
+      [dataOf(replayReset).reason, dataOf(replayReset).lastEventId],
+      ["history-exceeded", before],
+    );
+    assert.equal((await again.next()).event, "system");
+    // 503 until each process's writer has reconnected, then 202 again.
+    let after: string | null = null;
+    const deadline = Date.now() + 10_000;
+    while (after === null) {
+      const { status, json } = await post(first, "after");
+      if (status === 202) after = String(json.id);
+      else if (Date.now() > deadline) assert.fail(JSON.stringify(json));
+      else await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.deepEqual((await live.collect(1)).map((e) => e.id), [after]);
+    assert.deepEqual((await again.collect(1)).map((e) => e.id), [after]);
+  } finally {
     await stopAll(processes);
   }
 });
