@@ -245,61 +245,70 @@ export class RedisBus implements Bus {
   /**
    * The one reader of this process: follows the log until closed. After an
    * error (Redis may have restarted meanwhile) and after an idle read, it
-   * checks the log's generation before reading on.
+   * checks the log's generation before reading on; an entry that does not
+   * follow the last one delivered is checked the same way before delivery.
    */
   async #read(): Promise<void> {
     const { keys, blockMs } = this.#options;
     let check = false;
     while (!this.#closed) {
-      let reply: [string, [string, string[]][]][] | null;
       try {
         if (check) {
-          this.#follow(
-            await readLogState(this.#reader, keys, this.#options.token),
-          );
+          this.#follow(await this.#logState());
           check = false;
         }
-        reply = await this.#reader.xread(
-          "COUNT",
-          READ_BATCH,
-          "BLOCK",
-          blockMs,
-          "STREAMS",
-          keys.log,
-          this.#last,
-        );
+        const reply: [string, [string, string[]][]][] | null = await this
+          .#reader.xread(
+            "COUNT",
+            READ_BATCH,
+            "BLOCK",
+            blockMs,
+            "STREAMS",
+            keys.log,
+            this.#last,
+          );
+        if (this.#closed) continue;
+        if (reply === null) {
+          // Quiet for blockMs: a recreated log whose ids are all below #last
+          // (a Redis clock behind the old one) would stay silent forever.
+          check = true;
+          continue;
+        }
+        for (const [, entries] of reply) {
+          for (const [id, list] of entries) {
+            const fields = fieldsOf(list);
+            const previous = fields.p ?? "";
+            if (previous !== "" && previous !== this.#last) {
+              this.#gap(id, previous, await this.#logState());
+            }
+            this.#deliver(id, fields);
+          }
+        }
       } catch (error) {
         if (this.#closed) break;
         this.#options.onError(error as Error);
         check = true;
         await this.#pause();
-        continue;
-      }
-      if (this.#closed) continue;
-      if (reply === null) {
-        // Quiet for blockMs: a recreated log whose ids are all below #last
-        // (a Redis clock behind the old one) would stay silent forever.
-        check = true;
-        continue;
-      }
-      for (const [, entries] of reply) {
-        for (const [id, list] of entries) this.#deliver(id, fieldsOf(list));
       }
     }
   }
 
+  #logState(): Promise<LogState> {
+    return readLogState(this.#reader, this.#options.keys, this.#options.token);
+  }
+
   /**
-   * Compares the log with what this process read: a new generation, or a
-   * log whose last id is below the last one delivered (Redis came back from
-   * an older copy), means events are lost for good.
+   * Between reads: a new generation, or a log whose last id is below the
+   * last one delivered (Redis came back from an older copy), means events
+   * are lost for good. Nothing of a new generation was read yet (a gap would
+   * have told), so the reader starts at its floor.
    */
   #follow(state: LogState): void {
     if (state.generation !== this.#generation) {
       const floor = generationFloor(state.generation);
       const from = this.#last;
       this.#generation = state.generation;
-      // A new log is read from its floor; a log adopted from before
-      // generations ("0-0") is the same log, read on from where we were.
+      // A log adopted from before generations ("0-0") is the same log: read on.
       this.#last = floor !== "0-0" ? floor : earlier(this.#last, state.last);
       this.#lose(
         "log-recreated",
@@ -310,26 +319,34 @@ export class RedisBus implements Bus {
       this.#last = state.last;
       this.#lose(
         "log-recreated",
-        `Cannot deliver every event: the Redis log ends at ${state.last}, before ${from} that this process read (Redis restarted from an older copy)`,
+        `Cannot deliver every event: the Redis log ends at ${state.last}, before ${from} that this process read (Redis came back from an older copy)`,
+      );
+    }
+  }
+
+  /** Entry `id` follows `previous`, not the last one delivered: say what was lost. */
+  #gap(id: string, previous: string, state: LogState): void {
+    const from = this.#last;
+    if (state.generation !== this.#generation) {
+      this.#generation = state.generation;
+      this.#lose(
+        "log-recreated",
+        `Cannot deliver every event: the Redis log was recreated (Redis restarted empty or was flushed) after ${from}; events since then may be lost`,
+      );
+    } else if (earlier(previous, from) === from) {
+      this.#lose(
+        "log-trimmed",
+        `Cannot deliver every event: the Redis log lost the events between ${from} and ${id} before this process read them`,
+      );
+    } else {
+      this.#lose(
+        "log-recreated",
+        `Cannot deliver every event: the Redis log no longer follows ${from} (${id} comes after ${previous}); it was rewritten`,
       );
     }
   }
 
   #deliver(id: string, fields: Record<string, string>): void {
-    const previous = fields.p ?? "";
-    if (previous !== "" && previous !== this.#last) {
-      if (earlier(previous, this.#last) === this.#last) {
-        this.#lose(
-          "log-trimmed",
-          `Cannot deliver every event: the Redis log lost the events between ${this.#last} and ${id} before this process read them`,
-        );
-      } else {
-        this.#lose(
-          "log-recreated",
-          `Cannot deliver every event: the Redis log no longer follows ${this.#last} (${id} comes after ${previous}); it was recreated or rolled back`,
-        );
-      }
-    }
     this.#last = id;
     const event: HubEvent = {
       topic: fields.t ?? "",

@@ -659,6 +659,29 @@ Deno.test("RedisBus finds a flushed log whose new ids are below what it read, on
   assert.deepEqual(told, ["event 0", "loss log-recreated", "event low"]);
 });
 
+Deno.test("RedisBus reports a log flushed while events flow once, and delivers the new log once", async () => {
+  await using redis = await startRedis();
+  await using engine = await open(redis, { blockMs: 100 });
+  const told = timeline(engine);
+  await engine.bus.publish(draft("chat", "0"));
+  await waitUntil("the first event", () => told.length === 1);
+  await redis.cli("FLUSHALL");
+  // The publish finds no log and starts a new generation; the reader, still
+  // connected, sees an entry that does not follow what it read.
+  await engine.bus.publish(draft("chat", "1"));
+  await waitUntil("the loss and the event", () => told.length === 3);
+  // Idle reads check the generation again: it is the one already followed.
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  await engine.bus.publish(draft("chat", "2"));
+  await waitUntil("the next event", () => told.length >= 4);
+  assert.deepEqual(told, [
+    "event 0",
+    "loss log-recreated",
+    "event 1",
+    "event 2",
+  ]);
+});
+
 Deno.test("RedisBus tells onLoss when Redis comes back from an older copy of the log", async () => {
   await using redis = await startRedis();
   await using engine = await open(redis);
