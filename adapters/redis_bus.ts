@@ -48,13 +48,14 @@ import type { RedisPresence } from "./redis_presence.ts";
 const PUBLISH = new RedisScript(`
 if redis.replicate_commands then redis.replicate_commands() end
 ${LUA_LAST_ID}
-${LUA_GENERATION}
 local function split(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
   return tonumber(ms), tonumber(seq)
 end
 local log_last = last_id(KEYS[1])
 if log_last == '0-0' and redis.call('EXISTS', KEYS[1]) == 0 then
+  -- Defined only here, so a publish to an existing log pays nothing for it.
+  ${LUA_GENERATION}
   start_generation(KEYS[1], KEYS[3], ARGV[6])
   log_last = last_id(KEYS[1])
 end
