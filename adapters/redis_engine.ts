@@ -42,8 +42,9 @@ export interface RedisEngineOptions {
   keyPrefix?: string;
   /**
    * Events kept (approximately) in the global log, from which a process that
-   * lost Redis for a while catches up. Past it, that process misses events
-   * and logs it.
+   * lost Redis for a while catches up. Past it, that process misses events,
+   * logs it and tells the hub (`onLoss`, "log-trimmed"), which resets its
+   * streams.
    *
    * @default {Math.max(10000, historySize * 10)}
    */
