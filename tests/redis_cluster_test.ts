@@ -324,3 +324,35 @@ Deno.test("Redis restarts empty: live streams and reconnects from before get a r
     await stopAll(processes);
   }
 });
+
+Deno.test("a herald process left behind by a trimmed log resets its live streams before the next event", async () => {
+  await using redis = await startRedis();
+  const processes = await startCluster(redis, 2);
+  const [slow, other] = processes as [HeraldProcess, HeraldProcess];
+  try {
+    await using live = await subscribe(slow);
+    const first = await publish(other, "first");
+    assert.deepEqual((await live.collect(1)).map((e) => e.id), [first]);
+    // The slow process is frozen while events come and the log is trimmed
+    // past them (as MAXLEN does when a process is too far behind).
+    slow.child.kill("SIGSTOP");
+    const ids: string[] = [];
+    try {
+      for (let i = 0; i < 4; i++) ids.push(await publish(other, `m${i}`));
+      assert.equal(await redis.cli("XTRIM", "herald:log", "MAXLEN", "1"), "4");
+    } finally {
+      slow.child.kill("SIGCONT");
+    }
+    const seen = await live.waitFor((e) => e.id === ids.at(-1), 10_000);
+    // Perhaps m0 (read just before the freeze), then the reset, then the last.
+    const kinds = seen.map((e) => e.event === "reset" ? "reset" : e.id);
+    assert.ok(
+      JSON.stringify(kinds) === JSON.stringify(["reset", ids[3]]) ||
+        JSON.stringify(kinds) === JSON.stringify([ids[0], "reset", ids[3]]),
+      JSON.stringify(kinds),
+    );
+    assert.equal(dataOf(seen.at(-2)!).reason, "log-trimmed");
+  } finally {
+    await stopAll(processes);
+  }
+});
