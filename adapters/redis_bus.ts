@@ -31,6 +31,7 @@ import {
   LUA_GENERATION,
   LUA_LAST_ID,
   readLogState,
+  restartGeneration,
 } from "./redis_log_state.ts";
 import type { RedisPresence } from "./redis_presence.ts";
 
@@ -134,6 +135,8 @@ export class RedisBus implements Bus {
   #last: string;
   /** The generation of the log that `#last` belongs to. */
   #generation: string;
+  /** The newest id a publish of this process got in `#generation` ("" for none). */
+  #accepted = "";
   #closed = false;
   #closing: Promise<void> | null = null;
   /** Ends a pause of the reader (set while it waits). */
@@ -183,12 +186,15 @@ export class RedisBus implements Bus {
         { cause: error },
       );
     }
-    return {
+    const event = {
       topic: draft.topic,
       event: draft.event,
       data: draft.data,
       id: String(id),
     };
+    // If Redis comes back without it, the reader knows events were lost.
+    this.#accepted = later(this.#accepted, event.id);
+    return event;
   }
 
   /** Calls `listener` with every event read from the log from now on. */
@@ -247,7 +253,8 @@ export class RedisBus implements Bus {
    * The one reader of this process: follows the log until closed. After an
    * error (Redis may have restarted meanwhile) and after an idle read, it
    * checks the log's generation before reading on; an entry that does not
-   * follow the last one delivered is checked the same way before delivery.
+   * follow the last one delivered is checked the same way before delivery,
+   * and a generation's marker entry is the news of a new generation.
    */
   async #read(): Promise<void> {
     const { keys, blockMs } = this.#options;
@@ -255,7 +262,10 @@ export class RedisBus implements Bus {
     while (!this.#closed) {
       try {
         if (check) {
-          this.#follow(await this.#logState());
+          // Taken before asking: an id accepted while the answer travels
+          // may be newer than the answer.
+          const known = later(this.#last, this.#accepted);
+          await this.#follow(await this.#logState(), known);
           check = false;
         }
         const reply: [string, [string, string[]][]][] | null = await this
@@ -278,9 +288,13 @@ export class RedisBus implements Bus {
         for (const [, entries] of reply) {
           for (const [id, list] of entries) {
             const fields = fieldsOf(list);
+            if (fields.g !== undefined) {
+              this.#marker(id, fields.g);
+              continue;
+            }
             const previous = fields.p ?? "";
             if (previous !== "" && previous !== this.#last) {
-              this.#gap(id, previous, await this.#logState());
+              await this.#gap(id, previous, await this.#logState());
             }
             this.#deliver(id, fields);
           }
@@ -298,41 +312,58 @@ export class RedisBus implements Bus {
     return readLogState(this.#reader, this.#options.keys, this.#options.token);
   }
 
+  /** Starts a new generation because Redis lost events of `#generation`. */
+  async #restart(): Promise<LogState> {
+    const { keys, token } = this.#options;
+    return await restartGeneration(this.#reader, keys, this.#generation, token);
+  }
+
+  /** Moves to `generation`, telling the listeners that events were lost. */
+  #newGeneration(generation: string, message: string): void {
+    this.#generation = generation;
+    this.#accepted = "";
+    this.#lose("log-recreated", message);
+  }
+
   /**
-   * Between reads: a new generation, or a log whose last id is below the
-   * last one delivered (Redis came back from an older copy), means events
-   * are lost for good. Nothing of a new generation was read yet (a gap would
-   * have told), so the reader starts at its floor.
+   * Between reads: a new generation means events are lost for good; so does
+   * a log whose last id is below the last one this process delivered or
+   * published before the check (`known`: Redis came back from an older
+   * copy), and then this process
+   * starts a new generation so that every other process and every replay
+   * from before learns it too.
    */
-  #follow(state: LogState): void {
+  async #follow(state: LogState, known: string): Promise<void> {
+    const from = this.#last;
     if (state.generation !== this.#generation) {
       const floor = generationFloor(state.generation);
-      const from = this.#last;
-      this.#generation = state.generation;
-      // A log adopted from before generations ("0-0") is the same log: read on.
-      this.#last = floor !== "0-0" ? floor : earlier(this.#last, state.last);
-      this.#lose(
-        "log-recreated",
-        `Cannot deliver every event: the Redis log was recreated (Redis restarted empty or was flushed) after ${from}; events since then may be lost`,
+      // Read on to the marker (a log adopted from before generations, "0-0",
+      // is the same log); from the floor when the new log's ids are below.
+      this.#last = floor === "0-0"
+        ? earlier(from, state.last)
+        : earlier(from, floor);
+      this.#newGeneration(
+        state.generation,
+        `Cannot deliver every event: the Redis log began a new generation (Redis restarted empty or was flushed) after ${from}; events since then may be lost`,
       );
-    } else if (earlier(state.last, this.#last) !== this.#last) {
-      const from = this.#last;
-      this.#last = state.last;
-      this.#lose(
-        "log-recreated",
-        `Cannot deliver every event: the Redis log ends at ${state.last}, before ${from} that this process read (Redis came back from an older copy)`,
-      );
+      return;
     }
+    if (earlier(state.last, known) === known) return;
+    const restarted = await this.#restart();
+    this.#last = state.last;
+    this.#newGeneration(
+      restarted.generation,
+      `Cannot deliver every event: the Redis log ends at ${state.last}, before ${known} that this process knew (Redis came back from an older copy)`,
+    );
   }
 
   /** Entry `id` follows `previous`, not the last one delivered: say what was lost. */
-  #gap(id: string, previous: string, state: LogState): void {
+  async #gap(id: string, previous: string, state: LogState): Promise<void> {
     const from = this.#last;
     if (state.generation !== this.#generation) {
-      this.#generation = state.generation;
-      this.#lose(
-        "log-recreated",
-        `Cannot deliver every event: the Redis log was recreated (Redis restarted empty or was flushed) after ${from}; events since then may be lost`,
+      this.#newGeneration(
+        state.generation,
+        `Cannot deliver every event: the Redis log began a new generation (Redis restarted empty or was flushed) after ${from}; events since then may be lost`,
       );
     } else if (earlier(previous, from) === from) {
       this.#lose(
@@ -340,11 +371,23 @@ export class RedisBus implements Bus {
         `Cannot deliver every event: the Redis log lost the events between ${from} and ${id} before this process read them`,
       );
     } else {
-      this.#lose(
-        "log-recreated",
+      const restarted = await this.#restart();
+      this.#newGeneration(
+        restarted.generation,
         `Cannot deliver every event: the Redis log no longer follows ${from} (${id} comes after ${previous}); it was rewritten`,
       );
     }
+  }
+
+  /** A generation's marker: news of a new one, unless it is the one followed. */
+  #marker(id: string, generation: string): void {
+    const from = this.#last;
+    this.#last = id;
+    if (generation === this.#generation) return;
+    this.#newGeneration(
+      generation,
+      `Cannot deliver every event: the Redis log began a new generation at ${id} after ${from}; events since then may be lost`,
+    );
   }
 
   #deliver(id: string, fields: Record<string, string>): void {
@@ -398,6 +441,13 @@ export class RedisBus implements Bus {
       }
     });
   }
+}
+
+/** The later of two Redis ids ("" counts as none; `b` when they are equal). */
+function later(a: string, b: string): string {
+  if (a === "") return b;
+  if (b === "") return a;
+  return earlier(a, b) === a ? b : a;
 }
 
 /** The earlier of two Redis ids (`a` when they are equal or do not parse). */

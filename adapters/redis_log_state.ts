@@ -1,13 +1,16 @@
 /**
  * @module Where herald's Redis log stands: its last id and its generation,
- * which life of the log an id belongs to. When Redis loses the log (restarted without persistence,
- * flushed, the key deleted), the next script that finds it missing starts a
- * new generation: it creates the log empty, with a floor id from Redis's
- * clock, and stores `<floor> <token>` in `<prefix>generation`. Every event of
- * that generation has an id above the floor, so an id below it is from an
- * older life of the log (history lost: a reset), and a reader that finds a
- * different generation than the one it was reading knows the log was
- * recreated. It costs a publish nothing until the log is missing.
+ * which life of the log an id belongs to. A generation starts when a script
+ * finds the log missing (Redis restarted without persistence, was flushed,
+ * the key deleted), or when a process finds that Redis lost events it knew
+ * of (Redis came back from an older copy of the log). Starting one appends a
+ * marker entry `{g: "<floor> <token>", p}` to the log under a new floor id
+ * (from Redis's clock, above the log's last id) and stores the same value in
+ * `<prefix>generation`. Every event of the generation has an id above the
+ * floor, so a Last-Event-ID below it is from an older life of the log
+ * (history lost: a reset), and every reader meets the marker in the log, in
+ * order, or finds the new value when it checks: either way it tells its
+ * streams. It costs a publish nothing until the log is missing.
  */
 import type { Redis } from "ioredis";
 import { RedisScript } from "./redis_connection.ts";
@@ -31,19 +34,27 @@ end
 `;
 
 /**
- * Lua: `start_generation(log, generation, token)` creates the missing log
- * empty, with a floor id of Redis's clock as its last id, and stores the new
- * generation; `generation_of(log, generation, token)` answers the current one,
- * starting it when there is none (a log from before generations is adopted
- * whole, with floor "0-0"). Both return `<floor> <token>`.
+ * Lua: `start_generation(log, generation, token)` appends a marker of a new
+ * generation to the log (creating it when missing) and stores it;
+ * `generation_of(log, generation, token)` answers the current one, starting
+ * it when there is none (a log from before generations is adopted whole,
+ * with floor "0-0"). Both return `<floor> <token>`. Needs `last_id`.
  */
 export const LUA_GENERATION = `
 local function start_generation(log, generation, token)
+  local last = last_id(log)
+  local last_ms, last_seq = string.match(last, '^(%d+)-(%d+)$')
+  last_ms, last_seq = tonumber(last_ms), tonumber(last_seq)
   local time = redis.call('TIME')
   local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-  local floor = string.format('%.0f-0', now)
-  redis.call('XADD', log, 'MAXLEN', '0', floor, 'p', '0-0')
+  local floor
+  if now > last_ms then
+    floor = string.format('%.0f-0', now)
+  else
+    floor = string.format('%.0f-%.0f', last_ms, last_seq + 1)
+  end
   local value = floor .. ' ' .. token
+  redis.call('XADD', log, floor, 'g', value, 'p', last)
   redis.call('SET', generation, value)
   return value
 end
@@ -68,11 +79,26 @@ local generation = generation_of(KEYS[1], KEYS[2], ARGV[1])
 return {generation, last_id(KEYS[1])}
 `);
 
+/**
+ * KEYS[1] the log, KEYS[2] the generation; ARGV[1] the generation that lost
+ * events, ARGV[2] a token. Starts a new generation unless another process
+ * already did.
+ */
+const RESTART = new RedisScript(`
+if redis.replicate_commands then redis.replicate_commands() end
+${LUA_LAST_ID}
+${LUA_GENERATION}
+if redis.call('GET', KEYS[2]) == ARGV[1] then
+  start_generation(KEYS[1], KEYS[2], ARGV[2])
+end
+return {generation_of(KEYS[1], KEYS[2], ARGV[2]), last_id(KEYS[1])}
+`);
+
 /** Where the log stands: its generation and the newest id it ever took. */
 export interface LogState {
   /** `<floor> <token>`: compare whole values to tell generations apart. */
   readonly generation: string;
-  /** The newest id of the log (its floor while it holds no event yet). */
+  /** The newest id of the log (the marker of its generation while it holds no event yet). */
   readonly last: string;
 }
 
@@ -101,6 +127,25 @@ export async function readLogState(
     client,
     [keys.log, keys.generation],
     [token],
+  ) as [string, string];
+  return { generation: String(generation), last: String(last) };
+}
+
+/**
+ * Starts a new generation after `lost` lost events (unless another process
+ * already did), so that every process resets its streams and every replay
+ * from before resets too; answers the log's state after it.
+ */
+export async function restartGeneration(
+  client: Redis,
+  keys: RedisKeys,
+  lost: string,
+  token: string,
+): Promise<LogState> {
+  const [generation, last] = await RESTART.run(
+    client,
+    [keys.log, keys.generation],
+    [lost, token],
   ) as [string, string];
   return { generation: String(generation), last: String(last) };
 }

@@ -274,8 +274,13 @@ Deno.test("Redis stops while publishing: 503s, no crash, then streams resume wit
     assertIncreasing(truth);
     const final = await publish(processes[1]!, "final");
     for (const client of clients) {
-      const events = await client.collect(truth.length + 1);
-      assert.deepEqual(events.map((e) => e.id), [...truth, final]);
+      const events = await client.waitFor((e) => e.id === final);
+      // Redis kept everything (appendfsync always): no reset either.
+      assert.deepEqual(events.filter((e) => e.event === "reset"), []);
+      assert.deepEqual(
+        events.filter((e) => e.id !== undefined).map((e) => e.id),
+        [...truth, final],
+      );
     }
   } finally {
     await Promise.all(clients.map((c) => c.close()));
@@ -339,7 +344,8 @@ Deno.test("a herald process left behind by a trimmed log resets its live streams
     const ids: string[] = [];
     try {
       for (let i = 0; i < 4; i++) ids.push(await publish(other, `m${i}`));
-      assert.equal(await redis.cli("XTRIM", "herald:log", "MAXLEN", "1"), "4");
+      const trimmed = await redis.cli("XTRIM", "herald:log", "MAXLEN", "1");
+      assert.ok(Number(trimmed) >= 4, trimmed);
     } finally {
       slow.child.kill("SIGCONT");
     }

@@ -648,6 +648,7 @@ Deno.test("RedisBus finds a flushed log whose new ids are below what it read, on
   // A new log, as a Redis whose clock is behind the old one would make it:
   // its ids are all below the reader's, so XREAD alone would never see them.
   await redis.cli("FLUSHALL");
+  await redis.cli("XADD", "test:log", "1-0", "g", "1-0 other", "p", "0-0");
   await redis.cli("SET", "test:generation", "1-0 other");
   await redis.cli(
     "XADD",
@@ -682,15 +683,18 @@ Deno.test("RedisBus reports a log flushed while events flow once, and delivers t
   ]);
 });
 
-Deno.test("RedisBus tells onLoss when Redis comes back from an older copy of the log", async () => {
+Deno.test("RedisBus starts a new generation when Redis comes back from an older copy of the log, and every process resets", async () => {
   await using redis = await startRedis();
-  await using engine = await open(redis);
-  const told = timeline(engine);
-  const first = await engine.bus.publish(draft("chat", "0"));
-  const lost = await engine.bus.publish(draft("chat", "1"));
-  await waitUntil("both events", () => told.length === 2);
+  await using a = await open(redis, { node: "a" });
+  // b reads on without a reconnect or an idle read: it learns from the log.
+  await using b = await open(redis, { node: "b", blockMs: 10_000 });
+  const toldA = timeline(a);
+  const toldB = timeline(b);
+  const first = await a.bus.publish(draft("chat", "0"));
+  const lost = await a.bus.publish(draft("chat", "1"));
+  await waitUntil("both read both", () => toldA.length + toldB.length === 4);
   // The same generation, but the log ends before the last event read (an
-  // append-only file that missed its last second), then the reader's
+  // append-only file that missed its last second), then a's reader's
   // connection drops, as when Redis restarts.
   await redis.cli("DEL", "test:log");
   await redis.cli(
@@ -700,18 +704,72 @@ Deno.test("RedisBus tells onLoss when Redis comes back from an older copy of the
     ...["t", "chat", "e", "chat", "d", "0", "p", "0-0"],
   );
   const clients = await redis.cli("CLIENT", "LIST");
-  const reader = clients.split("\n").find((l) => l.includes(":reader"));
+  const reader = clients.split("\n").find((l) => l.includes("herald:a:reader"));
   await redis.cli("CLIENT", "KILL", "ID", reader!.match(/\bid=(\d+)/)![1]!);
-  await waitUntil("the loss", () => told.length === 3);
-  assert.deepEqual(told, ["event 0", "event 1", "loss log-recreated"]);
-  await engine.bus.publish(draft("chat", "2"));
-  await waitUntil("the next event", () => told.length === 4);
-  assert.equal(told[3], "event 2");
-  // A client that holds the event the log lost gets a reset too.
-  assert.deepEqual(await engine.history.replay(["chat"], lost.id), {
-    events: [],
-    reset: { reason: "unknown-id", topics: ["chat"] },
+  await waitUntil("a's loss", () => toldA.length === 3);
+  await waitUntil("b's loss", () => toldB.length === 3);
+  const next = await a.bus.publish(draft("chat", "2"));
+  await waitUntil("the next event", () => toldA.length + toldB.length === 8);
+  for (const told of [toldA, toldB]) {
+    assert.deepEqual(told, [
+      "event 0",
+      "event 1",
+      "loss log-recreated",
+      "event 2",
+    ]);
+  }
+  // A reconnect from before the new generation gets a reset.
+  assert.deepEqual(await b.history.replay(["chat"], lost.id), {
+    events: [next],
+    reset: { reason: "history-exceeded", topics: ["chat"] },
   });
+});
+
+Deno.test("connectRedisEngine() adopts a log from before generations: no reset, no loss", async () => {
+  await using redis = await startRedis();
+  // Written as a herald without generations wrote them.
+  for (
+    const [key, id, p] of [["test:log", "5-0", "0-0"], [
+      "test:log",
+      "6-0",
+      "5-0",
+    ]]
+  ) {
+    await redis.cli(
+      "XADD",
+      key!,
+      id!,
+      ...["t", "chat", "e", "chat", "d", id!, "p", p!],
+    );
+  }
+  for (const [id, p] of [["5-0", "0-0"], ["6-0", "5-0"]]) {
+    await redis.cli(
+      "XADD",
+      "test:topic:chat",
+      id!,
+      "e",
+      "chat",
+      "d",
+      id!,
+      "p",
+      p!,
+    );
+  }
+  await using engine = await open(redis, { blockMs: 100 });
+  const told = timeline(engine);
+  assert.match(await redis.cli("GET", "test:generation"), /^0-0 [0-9a-f]{16}$/);
+  assert.deepEqual(await engine.history.replay(["chat"], "5-0"), {
+    events: [{ topic: "chat", event: "chat", data: "6-0", id: "6-0" }],
+    reset: null,
+  });
+  const event = await engine.bus.publish(draft("chat", "new"));
+  await waitUntil("the event", () => told.length === 1);
+  // Idle reads find the same generation.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.deepEqual(told, ["event new"]);
+  assert.deepEqual((await engine.history.replay(["chat"], "6-0")).events, [
+    event,
+  ]);
 });
 
 Deno.test("RedisHistory.replay() resets an id that this log never made", async () => {
