@@ -2,7 +2,8 @@
  * @module The Redis keys herald uses, all under one prefix so that several
  * hubs (or test runs) can share a Redis:
  * - `<prefix>log`: the global stream every event goes to first; its ids are
- *   herald's event ids and its order is the hub's order.
+ *   herald's event ids and its order is the hub's order. It also holds the
+ *   marker entry (`g`) that starts each generation.
  * - `<prefix>topic:<topic>`: the last HISTORY_SIZE events of one topic, under
  *   the same ids as in the log, for replay.
  * - `<prefix>generation`: `<floor> <token>`, the life of the log its ids
