@@ -327,11 +327,10 @@ export class RedisBus implements Bus {
 
   /**
    * Between reads: a new generation means events are lost for good; so does
-   * a log whose last id is below the last one this process delivered or
-   * published before the check (`known`: Redis came back from an older
-   * copy), and then this process
-   * starts a new generation so that every other process and every replay
-   * from before learns it too.
+   * a log whose last id is below `known`, the newest id this process had
+   * delivered or published before asking (Redis came back from an older
+   * copy). Then this process starts a new generation, so that every other
+   * process and every replay from before learns it too.
    */
   async #follow(state: LogState, known: string): Promise<void> {
     const from = this.#last;
