@@ -4,49 +4,47 @@
  * global log stream and to its topic's stream under the same id, so ids are
  * unique and ordered across topics and processes. One reader per process
  * follows the log with XREAD BLOCK and hands every event to the local
- * listeners, resuming from the last id it delivered after any outage.
+ * listeners, resuming from the last id it delivered after any outage. What
+ * it cannot deliver for good (the log was recreated, rolled back, or trimmed
+ * past what it read), it reports through `onLoss` before any later event.
  */
 import type { Redis } from "ioredis";
 import {
   type Bus,
+  type BusLoss,
   BusUnavailableError,
   type EventDraft,
   type HubEvent,
+  type LossReason,
   type Presence,
 } from "../lib/bus.ts";
+import { compareIdText, parseId } from "../lib/event_id.ts";
 import {
   closeRedisConnection,
   describeRedisError,
   RedisScript,
 } from "./redis_connection.ts";
 import type { RedisKeys } from "./redis_keys.ts";
+import {
+  generationFloor,
+  type LogState,
+  LUA_GENERATION,
+  LUA_LAST_ID,
+  readLogState,
+  restartGeneration,
+} from "./redis_log_state.ts";
 import type { RedisPresence } from "./redis_presence.ts";
 
 /**
- * The newest id a stream ever took ("0-0" for a missing stream), also when
- * trimming left it empty. Shared by the publish and replay scripts.
- */
-export const LUA_LAST_ID = `
-local function last_id(key)
-  local newest = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
-  if #newest > 0 then return newest[1][1] end
-  if redis.call('EXISTS', key) == 0 then return '0-0' end
-  local info = redis.call('XINFO', 'STREAM', key)
-  for i = 1, #info, 2 do
-    if info[i] == 'last-generated-id' then return info[i + 1] end
-  end
-  return '0-0'
-end
-`;
-
-/**
- * KEYS[1] the log, KEYS[2] the topic's stream; ARGV: log length, topic
- * length (0 keeps none), topic, event, data. Returns the event's id.
+ * KEYS[1] the log, KEYS[2] the topic's stream, KEYS[3] the log's generation;
+ * ARGV: log length, topic length (0 keeps none), topic, event, data, a token
+ * for a new generation. Returns the event's id.
  *
  * The id is made here, as XADD * would (Redis clock, never below the last
  * id), but above the last id of both streams, so the second XADD cannot fail
  * half way. Each entry keeps `p`, the id before it in its stream: the first
  * entry left after trimming then tells exactly which events are gone.
+ * A missing log was lost (or never made): a new generation starts first.
  */
 const PUBLISH = new RedisScript(`
 if redis.replicate_commands then redis.replicate_commands() end
@@ -56,6 +54,12 @@ local function split(id)
   return tonumber(ms), tonumber(seq)
 end
 local log_last = last_id(KEYS[1])
+if log_last == '0-0' and redis.call('EXISTS', KEYS[1]) == 0 then
+  -- Defined only here, so a publish to an existing log pays nothing for it.
+  ${LUA_GENERATION}
+  start_generation(KEYS[1], KEYS[3], ARGV[6])
+  log_last = last_id(KEYS[1])
+end
 local topic_last = last_id(KEYS[2])
 local ms, seq = split(log_last)
 local topic_ms, topic_seq = split(topic_last)
@@ -81,23 +85,16 @@ end
 return id
 `);
 
-/** The id of the newest event in the log, or "0-0": where a new reader starts. */
-export async function lastLogId(
-  client: Redis,
-  keys: RedisKeys,
-): Promise<string> {
-  const newest = await client.xrevrange(keys.log, "+", "-", "COUNT", 1);
-  return newest[0]?.[0] ?? "0-0";
-}
-
 /** Options for {@linkcode RedisBus}. */
 export interface RedisBusOptions {
   /** This process's name (in presence, stats and welcomes). */
   node: string;
   /** The keys of this hub. */
   keys: RedisKeys;
-  /** The log id the reader starts after (see {@linkcode lastLogId}). */
-  after: string;
+  /** Where the log stood at start-up: the reader starts after its last id. */
+  start: LogState;
+  /** Random; names a generation this process starts (see redis_log_state.ts). */
+  token: string;
   /** Events kept per topic stream; 0 keeps none. */
   historySize: number;
   /** Events kept (approximately) in the global log. */
@@ -106,7 +103,7 @@ export interface RedisBusOptions {
   blockMs: number;
   /** Shares and sums client counts. */
   presence: RedisPresence;
-  /** Told about connection errors, lost events and listener errors. */
+  /** Told about connection errors, lost events and listener errors (as well as `onLoss`). */
   onError: (error: Error) => void;
 }
 
@@ -133,8 +130,13 @@ export class RedisBus implements Bus {
   readonly #reader: Redis;
   readonly #options: RedisBusOptions;
   readonly #listeners = new Set<(event: HubEvent) => void>();
+  readonly #lossListeners = new Set<(loss: BusLoss) => void>();
   /** The id of the last event handed to the listeners. */
   #last: string;
+  /** The generation of the log that `#last` belongs to. */
+  #generation: string;
+  /** The newest id a publish of this process got in `#generation` ("" for none). */
+  #accepted = "";
   #closed = false;
   #closing: Promise<void> | null = null;
   /** Ends a pause of the reader (set while it waits). */
@@ -146,7 +148,8 @@ export class RedisBus implements Bus {
     this.#writer = writer;
     this.#reader = reader;
     this.#options = options;
-    this.#last = options.after;
+    this.#last = options.start.last;
+    this.#generation = options.start.generation;
     this.#loop = this.#read();
   }
 
@@ -167,13 +170,13 @@ export class RedisBus implements Bus {
     if (this.#closed) {
       throw new BusUnavailableError("Cannot publish: the Redis bus is closed");
     }
-    const { keys, logSize, historySize } = this.#options;
+    const { keys, logSize, historySize, token } = this.#options;
     let id: unknown;
     try {
       id = await PUBLISH.run(
         this.#writer,
-        [keys.log, keys.topic(draft.topic)],
-        [logSize, historySize, draft.topic, draft.event, draft.data],
+        [keys.log, keys.topic(draft.topic), keys.generation],
+        [logSize, historySize, draft.topic, draft.event, draft.data, token],
       );
     } catch (error) {
       throw new BusUnavailableError(
@@ -183,18 +186,33 @@ export class RedisBus implements Bus {
         { cause: error },
       );
     }
-    return {
+    const event = {
       topic: draft.topic,
       event: draft.event,
       data: draft.data,
       id: String(id),
     };
+    // If Redis comes back without it, the reader knows events were lost.
+    this.#accepted = later(this.#accepted, event.id);
+    return event;
   }
 
   /** Calls `listener` with every event read from the log from now on. */
   subscribe(listener: (event: HubEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Calls `listener` when the log lost events this process will never
+   * deliver, before any later event: "log-recreated" when Redis lost the log
+   * (restarted empty, flushed) or the events it had read, "log-trimmed" when
+   * the log was trimmed past events it had not read yet. Topics are always
+   * null: the lost events are gone, and their topics with them.
+   */
+  onLoss(listener: (loss: BusLoss) => void): () => void {
+    this.#lossListeners.add(listener);
+    return () => this.#lossListeners.delete(listener);
   }
 
   /** Records this process's client count; shared at the next refresh. */
@@ -221,6 +239,7 @@ export class RedisBus implements Bus {
   async #close(): Promise<void> {
     this.#closed = true;
     this.#listeners.clear();
+    this.#lossListeners.clear();
     this.#wake?.();
     await this.#options.presence.close();
     await Promise.all([
@@ -230,43 +249,147 @@ export class RedisBus implements Bus {
     await this.#loop;
   }
 
-  /** The one reader of this process: follows the log until closed. */
+  /**
+   * The one reader of this process: follows the log until closed. After an
+   * error (Redis may have restarted meanwhile) and after an idle read, it
+   * checks the log's generation before reading on; an entry that does not
+   * follow the last one delivered is checked the same way before delivery,
+   * and a generation's marker entry is the news of a new generation.
+   */
   async #read(): Promise<void> {
     const { keys, blockMs } = this.#options;
+    let check = false;
     while (!this.#closed) {
-      let reply: [string, [string, string[]][]][] | null;
       try {
-        reply = await this.#reader.xread(
-          "COUNT",
-          READ_BATCH,
-          "BLOCK",
-          blockMs,
-          "STREAMS",
-          keys.log,
-          this.#last,
-        );
+        if (check) {
+          // Taken before asking: an id accepted while the answer travels
+          // may be newer than the answer.
+          const known = later(this.#last, this.#accepted);
+          await this.#follow(await this.#logState(), known);
+          check = false;
+        }
+        const reply: [string, [string, string[]][]][] | null = await this
+          .#reader.xread(
+            "COUNT",
+            READ_BATCH,
+            "BLOCK",
+            blockMs,
+            "STREAMS",
+            keys.log,
+            this.#last,
+          );
+        if (this.#closed) continue;
+        if (reply === null) {
+          // Quiet for blockMs: a recreated log whose ids are all below #last
+          // (a Redis clock behind the old one) would stay silent forever.
+          check = true;
+          continue;
+        }
+        for (const [, entries] of reply) {
+          for (const [id, list] of entries) {
+            const fields = fieldsOf(list);
+            if (fields.g !== undefined) {
+              this.#marker(id, fields.g);
+              continue;
+            }
+            const previous = fields.p ?? "";
+            if (previous !== "" && previous !== this.#last) {
+              await this.#gap(id, previous, await this.#logState());
+            }
+            this.#deliver(id, fields);
+          }
+        }
       } catch (error) {
         if (this.#closed) break;
         this.#options.onError(error as Error);
+        check = true;
         await this.#pause();
-        continue;
-      }
-      if (this.#closed || reply === null) continue;
-      for (const [, entries] of reply) {
-        for (const [id, list] of entries) this.#deliver(id, fieldsOf(list));
       }
     }
   }
 
-  #deliver(id: string, fields: Record<string, string>): void {
-    const previous = fields.p ?? "";
-    if (previous !== "" && previous !== this.#last) {
-      this.#options.onError(
-        new Error(
-          `Cannot deliver every event: the Redis log lost the events between ${this.#last} and ${id} before this process read them`,
-        ),
+  #logState(): Promise<LogState> {
+    return readLogState(this.#reader, this.#options.keys, this.#options.token);
+  }
+
+  /** Starts a new generation because Redis lost events of `#generation`. */
+  async #restart(): Promise<LogState> {
+    const { keys, token } = this.#options;
+    return await restartGeneration(this.#reader, keys, this.#generation, token);
+  }
+
+  /** Moves to `generation`, telling the listeners that events were lost. */
+  #newGeneration(generation: string, message: string): void {
+    this.#generation = generation;
+    this.#accepted = "";
+    this.#lose("log-recreated", message);
+  }
+
+  /**
+   * Between reads: a new generation means events are lost for good; so does
+   * a log whose last id is below `known`, the newest id this process had
+   * delivered or published before asking (Redis came back from an older
+   * copy). Then this process starts a new generation, so that every other
+   * process and every replay from before learns it too.
+   */
+  async #follow(state: LogState, known: string): Promise<void> {
+    const from = this.#last;
+    if (state.generation !== this.#generation) {
+      const floor = generationFloor(state.generation);
+      // Read on to the marker (a log adopted from before generations, "0-0",
+      // is the same log); from the floor when the new log's ids are below.
+      this.#last = floor === "0-0"
+        ? earlier(from, state.last)
+        : earlier(from, floor);
+      this.#newGeneration(
+        state.generation,
+        `Cannot deliver every event: the Redis log began a new generation (Redis restarted empty or was flushed) after ${from}; events since then may be lost`,
+      );
+      return;
+    }
+    if (earlier(state.last, known) === known) return;
+    const restarted = await this.#restart();
+    this.#last = state.last;
+    this.#newGeneration(
+      restarted.generation,
+      `Cannot deliver every event: the Redis log ends at ${state.last}, before ${known} that this process knew (Redis came back from an older copy)`,
+    );
+  }
+
+  /** Entry `id` follows `previous`, not the last one delivered: say what was lost. */
+  async #gap(id: string, previous: string, state: LogState): Promise<void> {
+    const from = this.#last;
+    if (state.generation !== this.#generation) {
+      this.#newGeneration(
+        state.generation,
+        `Cannot deliver every event: the Redis log began a new generation (Redis restarted empty or was flushed) after ${from}; events since then may be lost`,
+      );
+    } else if (earlier(previous, from) === from) {
+      this.#lose(
+        "log-trimmed",
+        `Cannot deliver every event: the Redis log lost the events between ${from} and ${id} before this process read them`,
+      );
+    } else {
+      const restarted = await this.#restart();
+      this.#newGeneration(
+        restarted.generation,
+        `Cannot deliver every event: the Redis log no longer follows ${from} (${id} comes after ${previous}); it was rewritten`,
       );
     }
+  }
+
+  /** A generation's marker: news of a new one, unless it is the one followed. */
+  #marker(id: string, generation: string): void {
+    const from = this.#last;
+    this.#last = id;
+    if (generation === this.#generation) return;
+    this.#newGeneration(
+      generation,
+      `Cannot deliver every event: the Redis log began a new generation at ${id} after ${from}; events since then may be lost`,
+    );
+  }
+
+  #deliver(id: string, fields: Record<string, string>): void {
     this.#last = id;
     const event: HubEvent = {
       topic: fields.t ?? "",
@@ -277,6 +400,19 @@ export class RedisBus implements Bus {
     for (const listener of this.#listeners) {
       try {
         listener(event);
+      } catch (error) {
+        this.#options.onError(error as Error);
+      }
+    }
+  }
+
+  /** Logs a loss and tells the loss listeners, before any later event. */
+  #lose(reason: LossReason, message: string): void {
+    this.#options.onError(new Error(message));
+    const loss: BusLoss = { reason, topics: null };
+    for (const listener of this.#lossListeners) {
+      try {
+        listener(loss);
       } catch (error) {
         this.#options.onError(error as Error);
       }
@@ -304,4 +440,17 @@ export class RedisBus implements Bus {
       }
     });
   }
+}
+
+/** The later of two Redis ids ("" counts as none; `b` when they are equal). */
+function later(a: string, b: string): string {
+  if (a === "") return b;
+  if (b === "") return a;
+  return earlier(a, b) === a ? b : a;
+}
+
+/** The earlier of two Redis ids (`a` when they are equal or do not parse). */
+function earlier(a: string, b: string): string {
+  if (parseId(a) === null || parseId(b) === null) return a;
+  return compareIdText(b, a) < 0 ? b : a;
 }

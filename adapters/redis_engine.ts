@@ -9,7 +9,7 @@ import type { Redis } from "ioredis";
 import { type Bus, randomNodeName } from "../lib/bus.ts";
 import type { EventHistory } from "../lib/history.ts";
 import { type Logger, silentLogger } from "../lib/log.ts";
-import { lastLogId, RedisBus } from "./redis_bus.ts";
+import { RedisBus } from "./redis_bus.ts";
 import {
   closeRedisConnection,
   openRedisConnection,
@@ -17,6 +17,11 @@ import {
 } from "./redis_connection.ts";
 import { RedisHistory } from "./redis_history.ts";
 import { RedisKeys } from "./redis_keys.ts";
+import {
+  generationToken,
+  type LogState,
+  readLogState,
+} from "./redis_log_state.ts";
 import { RedisPresence } from "./redis_presence.ts";
 
 /** Options for {@linkcode connectRedisEngine}. */
@@ -37,8 +42,9 @@ export interface RedisEngineOptions {
   keyPrefix?: string;
   /**
    * Events kept (approximately) in the global log, from which a process that
-   * lost Redis for a while catches up. Past it, that process misses events
-   * and logs it.
+   * lost Redis for a while catches up. Past it, that process misses events,
+   * logs it and tells the hub (`onLoss`, "log-trimmed"), which resets its
+   * streams.
    *
    * @default {Math.max(10000, historySize * 10)}
    */
@@ -183,7 +189,8 @@ export async function connectRedisEngine(
   });
   let reader: Redis | null = null;
   let presence: RedisPresence | null = null;
-  let after: string;
+  let start: LogState;
+  const token = generationToken();
   try {
     reader = await openRedisConnection(url, {
       ...common,
@@ -191,7 +198,7 @@ export async function connectRedisEngine(
       // A blocking read answers after blockMs at the latest.
       commandTimeoutMs: blockMs + commandTimeoutMs,
     });
-    after = await lastLogId(writer, keys);
+    start = await readLogState(writer, keys, token);
     presence = new RedisPresence(writer, keys.presence, {
       node,
       intervalMs: presenceIntervalMs,
@@ -215,7 +222,8 @@ export async function connectRedisEngine(
   const bus = new RedisBus(writer, reader, {
     node,
     keys,
-    after,
+    start,
+    token,
     historySize,
     logSize,
     blockMs,

@@ -2,29 +2,45 @@
  * @module Replay from Redis: the events after a Last-Event-ID come from the
  * topic streams that every publish appends to (see redis_bus.ts), so any
  * herald process can replay what any other published, and history outlives
- * the processes. One Lua script reads every asked topic atomically.
+ * the processes. One Lua script reads every asked topic atomically, with
+ * what the log says about the asked id: an id from an older generation of
+ * the log (Redis restarted empty), ahead of the log, or missing from it
+ * (Redis lost it) is history lost, and gets a reset rather than a silent,
+ * empty replay.
  */
 import type { Redis } from "ioredis";
 import { BusUnavailableError, type HubEvent } from "../lib/bus.ts";
-import { compareIds, type EventId, parseId } from "../lib/event_id.ts";
-import type { EventHistory, ReplayPlan } from "../lib/history.ts";
-import { LUA_LAST_ID } from "./redis_bus.ts";
+import { compareIds, type EventId, parseId, ZERO_ID } from "../lib/event_id.ts";
+import type { EventHistory, ReplayPlan, ResetReason } from "../lib/history.ts";
 import { describeRedisError, RedisScript } from "./redis_connection.ts";
 import type { RedisKeys } from "./redis_keys.ts";
+import { generationFloor, LUA_LAST_ID } from "./redis_log_state.ts";
 
 /**
- * KEYS: the topic streams; ARGV: the first id after Last-Event-ID, events
- * kept per topic. For each topic returns `{floor, entries}`: `floor` is the
- * newest id of the topic that is not retained (the `p` of the oldest entry
- * left, or the last id of an emptied stream), `entries` the newest `size`
- * entries from the start id, newest first. When more are there, the oldest
- * extra one becomes the floor: herald keeps exactly `size` per topic.
+ * KEYS: the log, its generation, then the topic streams; ARGV: the first id
+ * after Last-Event-ID, events kept per topic, Last-Event-ID as a Redis id.
+ * Returns `{generation, last, oldest, known, plans}`: the generation (""
+ * when there is none), the log's last and oldest ids ("" when empty),
+ * whether the log holds the asked id, and for each topic `{floor, entries}`:
+ * `floor` is the newest id of the topic that is not retained (the `p` of the
+ * oldest entry left, or the last id of an emptied stream), `entries` the
+ * newest `size` entries from the start id, newest first. When more are
+ * there, the oldest extra one becomes the floor: herald keeps exactly `size`
+ * per topic. Read-only: a missing generation is started by the bus.
  */
 const REPLAY = new RedisScript(`
 ${LUA_LAST_ID}
 local size = tonumber(ARGV[2])
+local generation = redis.call('GET', KEYS[2]) or ''
+local last = ''
+if redis.call('EXISTS', KEYS[1]) == 1 then last = last_id(KEYS[1]) end
+local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+local first = ''
+if #oldest > 0 then first = oldest[1][1] end
+local known = #redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3], 'COUNT', 1)
 local plans = {}
-for i, key in ipairs(KEYS) do
+for i = 3, #KEYS do
+  local key = KEYS[i]
   local floor = '0-0'
   local oldest = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)
   if #oldest > 0 then
@@ -43,12 +59,19 @@ for i, key in ipairs(KEYS) do
       entries[#entries] = nil
     end
   end
-  plans[i] = {floor, entries}
+  plans[i - 2] = {floor, entries}
 end
-return plans
+return {generation, last, first, known, plans}
 `);
 
 type TopicPlan = [floor: string, entries: [string, string[]][]];
+type ReplayReply = [
+  generation: string,
+  last: string,
+  oldest: string,
+  known: number,
+  plans: TopicPlan[],
+];
 
 /** Options for {@linkcode RedisHistory}. */
 export interface RedisHistoryOptions {
@@ -81,8 +104,11 @@ export class RedisHistory implements EventHistory {
 
   /**
    * The retained events after `lastId` on `topics`, merged in id order, and
-   * the topics that lost events after it. An id that does not parse gets a
-   * reset and no events.
+   * the topics that lost events after it. An id that does not parse, or that
+   * this generation of the log never made (ahead of its last id, or missing
+   * from what it retains), gets an "unknown-id" reset and no events; an id
+   * below the generation's floor (history lost with an older log) gets a
+   * "history-exceeded" reset for every topic, with what is retained.
    *
    * @throws {BusUnavailableError} when Redis does not answer.
    */
@@ -94,13 +120,17 @@ export class RedisHistory implements EventHistory {
     }
     if (unique.length === 0) return { events: [], reset: null };
     const { keys, size } = this.#options;
-    let plans: TopicPlan[];
+    let reply: ReplayReply;
     try {
-      plans = await REPLAY.run(
+      reply = await REPLAY.run(
         this.#client,
-        unique.map((topic) => keys.topic(topic)),
-        [nextId(from), size],
-      ) as TopicPlan[];
+        [
+          keys.log,
+          keys.generation,
+          ...unique.map((topic) => keys.topic(topic)),
+        ],
+        [nextId(from), size, `${from.ms}-${from.seq}`],
+      ) as ReplayReply;
     } catch (error) {
       throw new BusUnavailableError(
         `Cannot replay: Redis is unavailable (${
@@ -109,12 +139,22 @@ export class RedisHistory implements EventHistory {
         { cause: error },
       );
     }
+    const [generation, last, oldest, known, plans] = reply;
+    const log = logVerdict(from, generation, last, oldest, known === 1);
+    if (log === "unknown-id") {
+      return { events: [], reset: { reason: "unknown-id", topics: unique } };
+    }
     const found: { id: EventId; event: HubEvent }[] = [];
     const lost: string[] = [];
     unique.forEach((topic, i) => {
       const [floor, entries] = plans[i] ?? ["0-0", []];
       const floorId = parseId(floor);
-      if (floorId !== null && compareIds(from, floorId) < 0) lost.push(topic);
+      if (
+        log === "history-exceeded" ||
+        (floorId !== null && compareIds(from, floorId) < 0)
+      ) {
+        lost.push(topic);
+      }
       for (const [id, list] of entries) {
         const parsed = parseId(id);
         if (parsed === null) continue;
@@ -129,6 +169,35 @@ export class RedisHistory implements EventHistory {
         : null,
     };
   }
+}
+
+/**
+ * What the log says about the asked id `from`: "history-exceeded" when it is
+ * below the floor of the log's generation (or there is no log at all: Redis
+ * lost it and nothing was published since), "unknown-id" when this
+ * generation never made it, null when it is an id of this log.
+ */
+function logVerdict(
+  from: EventId,
+  generation: string,
+  last: string,
+  oldest: string,
+  known: boolean,
+): ResetReason | null {
+  if (generation === "" && last === "") return "history-exceeded";
+  // A log from before generations is adopted whole (floor "0-0").
+  const floor = parseId(
+    generation === "" ? "0-0" : generationFloor(generation),
+  );
+  if (floor === null || compareIds(from, floor) < 0) return "history-exceeded";
+  const base: EventId = { ms: from.ms, seq: from.seq, node: "" };
+  const lastId = parseId(last) ?? ZERO_ID;
+  if (compareIds(base, lastId) > 0) return "unknown-id";
+  const oldestId = parseId(oldest);
+  if (oldestId !== null && compareIds(base, oldestId) >= 0 && !known) {
+    return "unknown-id";
+  }
+  return null;
 }
 
 /** Makes a HubEvent from a topic stream entry (`[name, value, ...]`). */

@@ -66,6 +66,30 @@ async function subscribe(
   return client;
 }
 
+/**
+ * Opens a stream with `lastEventId` as a browser would: again, shortly, when
+ * it ends at once (the replay failed: Redis is not reachable yet). Answers
+ * the stream and its first event.
+ */
+async function reconnect(
+  process: HeraldProcess,
+  lastEventId: string,
+): Promise<{ client: SseClient; first: SseEvent }> {
+  const deadline = Date.now() + 10_000;
+  while (true) {
+    const client = await SseClient.open(`${process.url}/events?topic=chat`, {
+      headers: { "last-event-id": lastEventId },
+    });
+    try {
+      return { client, first: await client.next(10_000) };
+    } catch (error) {
+      await client.close();
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
 function assertIncreasing(ids: readonly string[]): void {
   for (let i = 1; i < ids.length; i++) {
     assert.ok(
@@ -260,8 +284,10 @@ Deno.test("Redis stops while publishing: 503s, no crash, then streams resume wit
     }
     // Redis is the truth: every accepted event, and perhaps some whose answer
     // was lost in the crash. Every open stream gets exactly that, in order.
+    // The log's generation survived with it: replay from its floor is all.
+    const generation = await redis.cli("GET", "herald:generation");
     await using probe = await subscribe(processes[0]!, "topic=chat", {
-      "last-event-id": "0-0",
+      "last-event-id": generation.split(" ")[0]!,
     });
     const last = accepted.reduce((a, b) =>
       compareIds(parseId(a)!, parseId(b)!) > 0 ? a : b
@@ -272,11 +298,91 @@ Deno.test("Redis stops while publishing: 503s, no crash, then streams resume wit
     assertIncreasing(truth);
     const final = await publish(processes[1]!, "final");
     for (const client of clients) {
-      const events = await client.collect(truth.length + 1);
-      assert.deepEqual(events.map((e) => e.id), [...truth, final]);
+      const events = await client.waitFor((e) => e.id === final);
+      // Redis kept everything (appendfsync always): no reset either.
+      assert.deepEqual(events.filter((e) => e.event === "reset"), []);
+      assert.deepEqual(
+        events.filter((e) => e.id !== undefined).map((e) => e.id),
+        [...truth, final],
+      );
     }
   } finally {
     await Promise.all(clients.map((c) => c.close()));
+    await stopAll(processes);
+  }
+});
+
+Deno.test("Redis restarts empty: live streams and reconnects from before get a reset, then publishing works again", async () => {
+  await using redis = await startRedis();
+  const processes = await startCluster(redis, 2);
+  const [first, second] = processes as [HeraldProcess, HeraldProcess];
+  try {
+    await using live = await subscribe(first);
+    const before = await publish(second, "before");
+    assert.deepEqual((await live.collect(1)).map((e) => e.id), [before]);
+    await redis.kill();
+    await redis.start();
+    // The live stream is told at once, not left to silence.
+    const reset = await live.next(10_000);
+    assert.equal(reset.event, "reset");
+    assert.equal(dataOf(reset).reason, "log-recreated");
+    // A reconnect with the id from before the restart: a reset, then live.
+    const { client: again, first: replayReset } = await reconnect(
+      second,
+      before,
+    );
+    await using _again = again;
+    assert.equal(replayReset.event, "reset");
+    assert.deepEqual(
+      [dataOf(replayReset).reason, dataOf(replayReset).lastEventId],
+      ["history-exceeded", before],
+    );
+    assert.equal((await again.next()).event, "system");
+    // 503 until each process's writer has reconnected, then 202 again.
+    let after: string | null = null;
+    const deadline = Date.now() + 10_000;
+    while (after === null) {
+      const { status, json } = await post(first, "after");
+      if (status === 202) after = String(json.id);
+      else if (Date.now() > deadline) assert.fail(JSON.stringify(json));
+      else await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.deepEqual((await live.collect(1)).map((e) => e.id), [after]);
+    assert.deepEqual((await again.collect(1)).map((e) => e.id), [after]);
+  } finally {
+    await stopAll(processes);
+  }
+});
+
+Deno.test("a herald process left behind by a trimmed log resets its live streams before the next event", async () => {
+  await using redis = await startRedis();
+  const processes = await startCluster(redis, 2);
+  const [slow, other] = processes as [HeraldProcess, HeraldProcess];
+  try {
+    await using live = await subscribe(slow);
+    const first = await publish(other, "first");
+    assert.deepEqual((await live.collect(1)).map((e) => e.id), [first]);
+    // The slow process is frozen while events come and the log is trimmed
+    // past them (as MAXLEN does when a process is too far behind).
+    slow.child.kill("SIGSTOP");
+    const ids: string[] = [];
+    try {
+      for (let i = 0; i < 4; i++) ids.push(await publish(other, `m${i}`));
+      const trimmed = await redis.cli("XTRIM", "herald:log", "MAXLEN", "1");
+      assert.ok(Number(trimmed) >= 4, trimmed);
+    } finally {
+      slow.child.kill("SIGCONT");
+    }
+    const seen = await live.waitFor((e) => e.id === ids.at(-1), 10_000);
+    // Perhaps m0 (read just before the freeze), then the reset, then the last.
+    const kinds = seen.map((e) => e.event === "reset" ? "reset" : e.id);
+    assert.ok(
+      JSON.stringify(kinds) === JSON.stringify(["reset", ids[3]]) ||
+        JSON.stringify(kinds) === JSON.stringify([ids[0], "reset", ids[3]]),
+      JSON.stringify(kinds),
+    );
+    assert.equal(dataOf(seen.at(-2)!).reason, "log-trimmed");
+  } finally {
     await stopAll(processes);
   }
 });

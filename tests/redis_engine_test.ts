@@ -249,9 +249,12 @@ Deno.test("RedisHistory.replay() merges topics in id order after an exclusive id
     events: [b1, a2, b2],
     reset: null,
   });
+  // "0-0" is older than the log's generation (it began when the first
+  // engine connected): everything retained, and a reset, as for any id from
+  // before the log's history began.
   assert.deepEqual(await a.history.replay(["b", "a", "c"], "0-0"), {
     events: [a1, b1, a2, c1, b2],
-    reset: null,
+    reset: { reason: "history-exceeded", topics: ["b", "a", "c"] },
   });
   // A herald id with a node part sorts after the Redis id it extends.
   assert.deepEqual(await a.history.replay(["a", "b"], `${b1.id}-zz`), {
@@ -262,7 +265,7 @@ Deno.test("RedisHistory.replay() merges topics in id order after an exclusive id
     events: [],
     reset: null,
   });
-  assert.deepEqual(await a.history.replay(["never"], "0-0"), {
+  assert.deepEqual(await a.history.replay(["never"], b2.id), {
     events: [],
     reset: null,
   });
@@ -524,29 +527,54 @@ Deno.test("RedisBus reader resumes from its last id when its connection is cut",
   );
 });
 
-Deno.test("RedisBus reports events the log lost before this process read them", async () => {
+/** Events and losses as one bus tells them, in the order it tells them. */
+function timeline(engine: RedisEngine) {
+  const told: string[] = [];
+  engine.bus.subscribe((event) => told.push(`event ${event.data}`));
+  engine.bus.onLoss!((loss) => {
+    assert.equal(loss.topics, null);
+    told.push(`loss ${loss.reason}`);
+  });
+  return told;
+}
+
+/** Runs redis-cli synchronously: nothing else (the bus's reader) runs meanwhile. */
+function cliSync(redis: RedisServer, ...args: string[]): string {
+  const output = new Deno.Command("redis-cli", {
+    args: ["-h", "127.0.0.1", "-p", String(redis.port), ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).outputSync();
+  return new TextDecoder().decode(output.stdout).trim();
+}
+
+Deno.test('RedisBus tells onLoss "log-trimmed" before the first event after events trimmed unread', async () => {
   await using redis = await startRedis();
   const { lines, logger } = memoryLogger();
   await using engine = await open(redis, { logger });
-  const seen = collect(engine);
-  const first = await engine.bus.publish(draft("chat", "0"));
-  await seen.waitFor(1);
-  // An entry whose predecessor is not the last one read: events in between are gone.
-  await redis.cli(
-    "XADD",
-    "test:log",
-    "*",
-    "t",
-    "chat",
-    "e",
-    "chat",
-    "d",
-    "x",
-    "p",
-    "1-1",
-  );
-  await seen.waitFor(2);
-  assert.notEqual(seen.events[1]!.id, first.id);
+  const told = timeline(engine);
+  let first = true;
+  engine.bus.subscribe((event) => {
+    if (!first) return;
+    first = false;
+    // Before the reader reads again, two more events come and the log is
+    // trimmed to the newest: the one between is gone unread.
+    const { ms } = parseId(event.id)!;
+    for (const [seq, previous] of [[1, event.id], [2, `${ms + 1}-1`]]) {
+      cliSync(
+        redis,
+        "XADD",
+        "test:log",
+        `${ms + 1}-${seq}`,
+        ...["t", "chat", "e", "chat", "d", `${seq}`, "p", `${previous}`],
+      );
+    }
+    assert.equal(cliSync(redis, "XTRIM", "test:log", "MAXLEN", "1"), "2");
+  });
+  await engine.bus.publish(draft("chat", "0"));
+  await waitUntil("the event after the gap", () => told.length === 3);
+  assert.deepEqual(told, ["event 0", "loss log-trimmed", "event 2"]);
   assert.ok(
     lines.some((line) =>
       line.level === "warn" &&
@@ -556,6 +584,223 @@ Deno.test("RedisBus reports events the log lost before this process read them", 
     ),
     JSON.stringify(lines),
   );
+});
+
+Deno.test('RedisBus tells onLoss "log-recreated" when Redis restarts empty, without waiting for an event', async () => {
+  await using redis = await startRedis();
+  await using a = await open(redis, { node: "a" });
+  await using b = await open(redis, { node: "b" });
+  const toldA = timeline(a);
+  const toldB = timeline(b);
+  const before = await a.bus.publish(draft("chat", "before"));
+  await waitUntil("both read it", () => toldA.length + toldB.length === 2);
+  await redis.kill();
+  await redis.start();
+  // Both readers reconnect, find a new generation of the log, and say so.
+  await waitUntil("a's loss", () => toldA.length === 2);
+  await waitUntil("b's loss", () => toldB.length === 2);
+  assert.deepEqual(toldA, ["event before", "loss log-recreated"]);
+  assert.deepEqual(toldB, ["event before", "loss log-recreated"]);
+  // A reconnect from before the restart: history lost, never a silent replay.
+  assert.deepEqual(await b.history.replay(["chat"], before.id), {
+    events: [],
+    reset: { reason: "history-exceeded", topics: ["chat"] },
+  });
+  // Publishing works again once ioredis has reconnected the writer.
+  let after: HubEvent | null = null;
+  const deadline = Date.now() + 5000;
+  while (after === null) {
+    try {
+      after = await b.bus.publish(draft("chat", "after"));
+    } catch (error) {
+      assert.ok(error instanceof BusUnavailableError);
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+  await waitUntil("both read it", () => toldA.length + toldB.length === 6);
+  assert.deepEqual(toldA, [
+    "event before",
+    "loss log-recreated",
+    "event after",
+  ]);
+  assert.deepEqual(toldB, [
+    "event before",
+    "loss log-recreated",
+    "event after",
+  ]);
+  assert.deepEqual(await a.history.replay(["chat"], before.id), {
+    events: [after],
+    reset: { reason: "history-exceeded", topics: ["chat"] },
+  });
+  assert.deepEqual(await a.history.replay(["chat"], after.id), {
+    events: [],
+    reset: null,
+  });
+});
+
+Deno.test("RedisBus finds a flushed log whose new ids are below what it read, once idle", async () => {
+  await using redis = await startRedis();
+  await using engine = await open(redis, { blockMs: 200 });
+  const told = timeline(engine);
+  await engine.bus.publish(draft("chat", "0"));
+  await waitUntil("the first event", () => told.length === 1);
+  // A new log, as a Redis whose clock is behind the old one would make it:
+  // its ids are all below the reader's, so XREAD alone would never see them.
+  await redis.cli("FLUSHALL");
+  await redis.cli("XADD", "test:log", "1-0", "g", "1-0 other", "p", "0-0");
+  await redis.cli("SET", "test:generation", "1-0 other");
+  await redis.cli(
+    "XADD",
+    "test:log",
+    "5-0",
+    ...["t", "chat", "e", "chat", "d", "low", "p", "1-0"],
+  );
+  await waitUntil("the new log's event", () => told.length === 3);
+  assert.deepEqual(told, ["event 0", "loss log-recreated", "event low"]);
+});
+
+Deno.test("RedisBus reports a log flushed while events flow once, and delivers the new log once", async () => {
+  await using redis = await startRedis();
+  await using engine = await open(redis, { blockMs: 100 });
+  const told = timeline(engine);
+  await engine.bus.publish(draft("chat", "0"));
+  await waitUntil("the first event", () => told.length === 1);
+  await redis.cli("FLUSHALL");
+  // The publish finds no log and starts a new generation; the reader, still
+  // connected, sees an entry that does not follow what it read.
+  await engine.bus.publish(draft("chat", "1"));
+  await waitUntil("the loss and the event", () => told.length === 3);
+  // Idle reads check the generation again: it is the one already followed.
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  await engine.bus.publish(draft("chat", "2"));
+  await waitUntil("the next event", () => told.length >= 4);
+  assert.deepEqual(told, [
+    "event 0",
+    "loss log-recreated",
+    "event 1",
+    "event 2",
+  ]);
+});
+
+Deno.test("RedisBus starts a new generation when Redis comes back from an older copy of the log, and every process resets", async () => {
+  await using redis = await startRedis();
+  await using a = await open(redis, { node: "a" });
+  // b reads on without a reconnect or an idle read: it learns from the log.
+  await using b = await open(redis, { node: "b", blockMs: 10_000 });
+  const toldA = timeline(a);
+  const toldB = timeline(b);
+  const first = await a.bus.publish(draft("chat", "0"));
+  const lost = await a.bus.publish(draft("chat", "1"));
+  await waitUntil("both read both", () => toldA.length + toldB.length === 4);
+  // The same generation, but the log ends before the last event read (an
+  // append-only file that missed its last second), then a's reader's
+  // connection drops, as when Redis restarts.
+  await redis.cli("DEL", "test:log");
+  await redis.cli(
+    "XADD",
+    "test:log",
+    first.id,
+    ...["t", "chat", "e", "chat", "d", "0", "p", "0-0"],
+  );
+  const clients = await redis.cli("CLIENT", "LIST");
+  const reader = clients.split("\n").find((l) => l.includes("herald:a:reader"));
+  await redis.cli("CLIENT", "KILL", "ID", reader!.match(/\bid=(\d+)/)![1]!);
+  await waitUntil("a's loss", () => toldA.length === 3);
+  await waitUntil("b's loss", () => toldB.length === 3);
+  const next = await a.bus.publish(draft("chat", "2"));
+  await waitUntil("the next event", () => toldA.length + toldB.length === 8);
+  for (const told of [toldA, toldB]) {
+    assert.deepEqual(told, [
+      "event 0",
+      "event 1",
+      "loss log-recreated",
+      "event 2",
+    ]);
+  }
+  // A reconnect from before the new generation gets a reset.
+  assert.deepEqual(await b.history.replay(["chat"], lost.id), {
+    events: [next],
+    reset: { reason: "history-exceeded", topics: ["chat"] },
+  });
+});
+
+Deno.test("connectRedisEngine() adopts a log from before generations: no reset, no loss", async () => {
+  await using redis = await startRedis();
+  // Written as a herald without generations wrote them.
+  for (
+    const [key, id, p] of [["test:log", "5-0", "0-0"], [
+      "test:log",
+      "6-0",
+      "5-0",
+    ]]
+  ) {
+    await redis.cli(
+      "XADD",
+      key!,
+      id!,
+      ...["t", "chat", "e", "chat", "d", id!, "p", p!],
+    );
+  }
+  for (const [id, p] of [["5-0", "0-0"], ["6-0", "5-0"]]) {
+    await redis.cli(
+      "XADD",
+      "test:topic:chat",
+      id!,
+      "e",
+      "chat",
+      "d",
+      id!,
+      "p",
+      p!,
+    );
+  }
+  await using engine = await open(redis, { blockMs: 100 });
+  const told = timeline(engine);
+  assert.match(await redis.cli("GET", "test:generation"), /^0-0 [0-9a-f]{16}$/);
+  assert.deepEqual(await engine.history.replay(["chat"], "5-0"), {
+    events: [{ topic: "chat", event: "chat", data: "6-0", id: "6-0" }],
+    reset: null,
+  });
+  const event = await engine.bus.publish(draft("chat", "new"));
+  await waitUntil("the event", () => told.length === 1);
+  // Idle reads find the same generation.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.deepEqual(told, ["event new"]);
+  assert.deepEqual((await engine.history.replay(["chat"], "6-0")).events, [
+    event,
+  ]);
+});
+
+Deno.test("RedisHistory.replay() resets an id that this log never made", async () => {
+  await using redis = await startRedis();
+  await using engine = await open(redis);
+  const t: HubEvent[] = [];
+  for (let i = 0; i < 3; i++) {
+    t.push(await engine.bus.publish(draft("t", `${i}`)));
+  }
+  const unknown = {
+    events: [],
+    reset: { reason: "unknown-id", topics: ["t"] },
+  };
+  // Ahead of the log: an event Redis lost, or one from an older log whose
+  // clock was ahead.
+  const last = parseId(t[2]!.id)!;
+  assert.deepEqual(
+    await engine.history.replay(["t"], `${last.ms}-${last.seq + 1}`),
+    unknown,
+  );
+  // Within what the log retains, but not in it: Redis lost it.
+  assert.equal(await redis.cli("XDEL", "test:log", t[1]!.id), "1");
+  assert.deepEqual(await engine.history.replay(["t"], t[1]!.id), unknown);
+  assert.deepEqual(
+    await engine.history.replay(["t"], `${t[1]!.id}-zz`),
+    unknown,
+  );
+  assert.deepEqual(await engine.history.replay(["t"], t[0]!.id), {
+    events: [t[1], t[2]],
+    reset: null,
+  });
 });
 
 Deno.test("RedisBus.presence() sums clients and processes over every engine", async () => {
