@@ -386,7 +386,7 @@ export class Hub {
     this.#losses++;
     this.#logger.log(
       "warn",
-      "Events were lost between servers; resetting streams",
+      "Events were lost for good; resetting the streams that may miss them",
       {
         reason: loss.reason,
         topics: loss.topics ?? "all",
