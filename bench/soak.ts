@@ -6,7 +6,7 @@
  * MAX_QUEUED_BYTES) and one stream reads everything (it must get every
  * message); after each phase the server's RSS is read from `/proc`. With
  * `gc`, the server is `profile_server.ts` (herald's handler, one isolate,
- * `--expose-gc`) and each reading also gives the live heap and external
+ * `--expose-gc` and the launcher's V8 flags) and each reading also gives the live heap and external
  * memory after a forced full GC, to tell what herald keeps from what V8 and
  * the allocator have not given back yet.
  *
@@ -17,6 +17,7 @@ import { StreamFleet } from "./fleet.ts";
 import { type PhaseResult, runPhase } from "./phase.ts";
 import { PEERS, type PeerSpec, ROOT, RunningPeer } from "./peers.ts";
 import { processTree, sampleTree } from "./proc.ts";
+import { heapFlags } from "../adapters/v8_flags.ts";
 
 const HOST = "127.0.0.1";
 
@@ -51,6 +52,8 @@ export interface SoakReading {
   rssMiB: number;
   /** With `gc`: V8 heap used after a full GC, MiB. */
   heapUsedMiB?: number;
+  /** With `gc`: V8 heap reserved (committed) after a full GC, MiB. */
+  heapTotalMiB?: number;
   /** With `gc`: external memory (ArrayBuffers) after a full GC, MiB. */
   externalMiB?: number;
   /** With `gc`: RSS right after that GC, MiB. */
@@ -88,6 +91,8 @@ function soakSpec(options: SoakOptions): PeerSpec {
           "run",
           "-A",
           "--v8-flags=--expose-gc",
+          // The launcher's flags, so both modes measure the same heap.
+          ...heapFlags({ ...Deno.env.toObject(), ...env }),
           `${ROOT}/bench/profile_server.ts`,
           "herald",
         ],
@@ -125,7 +130,7 @@ async function stats(port: number): Promise<{ dropped: number }> {
 
 async function gcMemory(
   port: number,
-): Promise<{ heapUsed: number; external: number; rss: number }> {
+): Promise<{ heapUsed: number; heapTotal: number; external: number }> {
   const response = await fetch(`http://${HOST}:${port}/__bench/memory`);
   return await response.json();
 }
@@ -139,10 +144,13 @@ async function stalledReader(port: number, path: string): Promise<Deno.Conn> {
   return conn;
 }
 
-/** Runs the soak; see the module doc. Calls `onReading` as it goes. */
+/**
+ * Runs the soak; see the module doc. Calls `onReading` with each reading
+ * and the serving process's pid as it goes.
+ */
 export async function runSoak(
   options: SoakOptions = {},
-  onReading: (reading: SoakReading) => void = () => {},
+  onReading: (reading: SoakReading, pid: number) => void = () => {},
 ): Promise<SoakResult> {
   const phases = options.phases ?? 10;
   const messageBytes = options.messageBytes ?? 60_000;
@@ -164,11 +172,12 @@ export async function runSoak(
     if (options.gc) {
       const memory = await gcMemory(peer.port);
       reading.heapUsedMiB = memory.heapUsed / 1024 / 1024;
+      reading.heapTotalMiB = memory.heapTotal / 1024 / 1024;
       reading.externalMiB = memory.external / 1024 / 1024;
       reading.rssAfterGcMiB = sampleTree(pid, false).rssKiB / 1024;
     }
     readings.push(reading);
-    onReading(reading);
+    onReading(reading, pid);
   };
   try {
     const open = await fleet.open({
@@ -220,10 +229,12 @@ export async function runSoak(
 }
 
 /**
- * The bound the soak's RSS must level off within: every reading after the
- * first phase at most this many MiB above the reading before any publish.
+ * The bound the soak's RSS must level off within: every reading after a
+ * phase at most this many MiB above the reading before any publish.
  */
-export const SOAK_GROWTH_BOUND_MIB = 64;
+export const SOAK_GROWTH_BOUND_MIB = 80;
+/** ... and the readings of the last half of the phases within this many MiB of each other. */
+export const SOAK_SPREAD_BOUND_MIB = 8;
 
 function mib(value: number | undefined): string {
   return value === undefined ? "–" : value.toFixed(1);
@@ -236,9 +247,11 @@ export function soakLine(r: SoakReading): string {
   } MiB` +
     (r.heapUsedMiB === undefined
       ? ""
-      : `; after GC heap ${mib(r.heapUsedMiB)} MiB, external ${
-        mib(r.externalMiB)
-      } MiB, RSS ${mib(r.rssAfterGcMiB)} MiB`) +
+      : `; after GC heap ${mib(r.heapUsedMiB)} of ${
+        mib(r.heapTotalMiB)
+      } MiB, external ${mib(r.externalMiB)} MiB, RSS ${
+        mib(r.rssAfterGcMiB)
+      } MiB`) +
     `; fast reader lost ${r.lost}; ${r.dropped} slow readers cut off`;
 }
 
@@ -246,13 +259,13 @@ export function soakLine(r: SoakReading): string {
 export function soakTable(readings: readonly SoakReading[]): string {
   const gc = readings.some((r) => r.heapUsedMiB !== undefined);
   const head = gc
-    ? "| phase | MB published | RSS MiB | heap after GC MiB | external after GC MiB | RSS after GC MiB | lost | cut off |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    ? "| phase | MB published | RSS MiB | heap used / committed after GC MiB | external after GC MiB | RSS after GC MiB | lost | cut off |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     : "| phase | MB published | RSS MiB | lost | cut off |\n| ---: | ---: | ---: | ---: | ---: |";
   const rows = readings.map((r) =>
     gc
       ? `| ${r.phase} | ${r.publishedMB.toFixed(0)} | ${mib(r.rssMiB)} | ${
         mib(r.heapUsedMiB)
-      } | ${mib(r.externalMiB)} | ${
+      } / ${mib(r.heapTotalMiB)} | ${mib(r.externalMiB)} | ${
         mib(r.rssAfterGcMiB)
       } | ${r.lost} | ${r.dropped} |`
       : `| ${r.phase} | ${r.publishedMB.toFixed(0)} | ${
@@ -263,7 +276,8 @@ export function soakTable(readings: readonly SoakReading[]): string {
 }
 
 /**
- * Whether the run levelled off within {@linkcode SOAK_GROWTH_BOUND_MIB},
+ * Whether the run levelled off within {@linkcode SOAK_GROWTH_BOUND_MIB} and
+ * {@linkcode SOAK_SPREAD_BOUND_MIB},
  * lost nothing to the fast reader, and cut off every stalled one.
  */
 export function soakVerdict(
@@ -288,6 +302,13 @@ export function soakVerdict(
       } MiB, past the bound of ${SOAK_GROWTH_BOUND_MIB}`,
     );
   }
+  if (late > SOAK_SPREAD_BOUND_MIB) {
+    problems.push(
+      `RSS still moved ${
+        late.toFixed(1)
+      } MiB over the last ${half.length} phases, past the bound of ${SOAK_SPREAD_BOUND_MIB}`,
+    );
+  }
   if (lost > 0) problems.push(`the fast reader lost ${lost} messages`);
   if (dropped < after.length) {
     problems.push(`${dropped} of ${after.length} stalled readers cut off`);
@@ -296,7 +317,9 @@ export function soakVerdict(
     `RSS ${base.rssMiB.toFixed(1)} MiB before, peak ${peak.toFixed(1)} MiB (+${
       (peak - base.rssMiB).toFixed(1)
     }, bound +${SOAK_GROWTH_BOUND_MIB}), ` +
-    `spread over the last ${half.length} phases ${late.toFixed(1)} MiB; ` +
+    `spread over the last ${half.length} phases ${
+      late.toFixed(1)
+    } MiB (bound ${SOAK_SPREAD_BOUND_MIB}); ` +
     `fast reader lost ${lost}; ${dropped} stalled readers cut off`;
   return problems.length === 0
     ? { ok: true, text: `ok, ${summary}` }
