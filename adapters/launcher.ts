@@ -6,6 +6,7 @@
  * in both modes. Deno-only.
  */
 import { loadConfigOrExit } from "./deno_config.ts";
+import { heapFlags } from "./v8_flags.ts";
 
 const config = loadConfigOrExit();
 const host = config.hostname.includes(":")
@@ -31,10 +32,13 @@ if (httpServer === "node" && parallel) {
 }
 // HTTP_SERVER=node: one isolate behind node:http (adapters/node_main.ts).
 const viaNode = httpServer === "node";
+// A bounded young generation: see v8_flags.ts.
+const v8Flags = heapFlags(Deno.env.toObject());
 const child = new Deno.Command(Deno.execPath(), {
   args: viaNode
     ? [
       "run",
+      ...v8Flags,
       "--allow-net",
       "--allow-env",
       "--allow-read=.",
@@ -43,6 +47,7 @@ const child = new Deno.Command(Deno.execPath(), {
     : [
       "serve",
       ...(parallel ? ["--parallel"] : []),
+      ...v8Flags,
       "--allow-net",
       "--allow-env",
       "--allow-read=.",

@@ -110,6 +110,8 @@ export interface PhaseOptions {
   quietMs?: number;
   /** Stop waiting for stragglers after this long in all. @default {15000} */
   maxDrainMs?: number;
+  /** Characters of padding added to each message. @default {0} */
+  padding?: number;
 }
 
 function delay(ms: number): Promise<void> {
@@ -132,6 +134,7 @@ export async function runPhase(
     ...(ctx.ports === undefined ? {} : { ports: ctx.ports }),
     path: ctx.publishPath,
     connections: ctx.publishConnections ?? 4,
+    padding: options.padding ?? 0,
   });
   const serverPids = ctx.serverPids ?? [ctx.serverPid];
   const sidecarPids = ctx.sidecarPids ?? [];

@@ -40,6 +40,7 @@ import {
   runWide,
   type WideResult,
 } from "./scenarios.ts";
+import { runSoak, soakLine, soakTable, soakVerdict } from "./soak.ts";
 
 const DEFAULT_PEERS = [
   "herald",
@@ -99,6 +100,9 @@ export async function main(args: string[]): Promise<number> {
     args,
     options: {
       quick: { type: "boolean", default: false },
+      soak: { type: "boolean", default: false },
+      phases: { type: "string", default: "10" },
+      gc: { type: "boolean", default: false },
       peers: { type: "string" },
       reps: { type: "string", default: "3" },
       scenarios: { type: "string", default: "wide,fast" },
@@ -117,6 +121,7 @@ export async function main(args: string[]): Promise<number> {
     strict: true,
   });
   if (values.quick) return await quick(values);
+  if (values.soak) return await soak(values);
   if (values.from !== undefined) return render(values.from);
 
   const peers = (values.peers?.split(",") ?? DEFAULT_PEERS).map((name) => {
@@ -319,6 +324,32 @@ async function quick(
   }
   print("bench --quick: ok, every delivery arrived exactly once");
   return 0;
+}
+
+/** The memory soak of issue 17 (`--soak`); see bench/soak.ts. */
+async function soak(
+  values: { phases: string; rate?: string | undefined; gc: boolean },
+): Promise<number> {
+  if (!procReadable()) {
+    print("bench --soak: needs /proc (run with --allow-all)");
+    return 1;
+  }
+  const rate = Number(values.rate ?? 300);
+  progress(
+    `bench --soak: machine ${
+      JSON.stringify(machineInfo())
+    }; ${values.phases} phases × 40 MB of 60 KB messages at ${rate} msg/s${
+      values.gc ? ", forced GC readings" : ""
+    }`,
+  );
+  const result = await runSoak(
+    { phases: Number(values.phases), rate, gc: values.gc },
+    (r) => progress(`bench --soak: ${soakLine(r)}`),
+  );
+  print(soakTable(result.readings));
+  const verdict = soakVerdict(result.readings);
+  print(`bench --soak: ${verdict.text}`);
+  return verdict.ok ? 0 : 1;
 }
 
 if (import.meta.main) {

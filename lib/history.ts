@@ -41,66 +41,125 @@ export interface EventHistory {
   ): ReplayPlan | Promise<ReplayPlan>;
 }
 
-/** Approximate bytes one topic's ring costs before it holds any event. */
+/*
+ * What the byte budget counts, so that it bounds the memory the history
+ * really holds (V8 without pointer compression: 8-byte fields):
+ * - every string at 2 bytes a character plus a 16-byte header, an upper
+ *   bound whichever representation (Latin-1 or UTF-16) V8 picked;
+ * - per entry, the objects around the strings: the kept event (4 fields),
+ *   the entry (3), the parsed id (3, one a boxed double) and its ring slot;
+ * - per topic, the ring object, its slot array's header, the Map entry, plus
+ *   8 bytes for each slot the ring has allocated, filled or not.
+ * Evicted entries are released at once (their slot is cleared), so nothing
+ * the budget no longer counts stays reachable.
+ */
+
+/** Bytes one topic costs before it holds any event (ring, Map entry, array header). */
 const RING_BYTES = 256;
+/** Bytes of one ring slot (a pointer). */
+const SLOT_BYTES = 8;
+/** Bytes of the objects around an entry's strings (see above), rounded up. */
+const ENTRY_BYTES = 256;
+/** Slots a ring allocates first; it doubles up to the history's size. */
+const FIRST_SLOTS = 4;
+
+/** Upper bound of the bytes V8 spends on `text`. */
+function stringBytes(text: string): number {
+  return 16 + 2 * text.length;
+}
 
 interface Entry {
   readonly id: EventId;
   readonly event: HubEvent;
-  /** Approximate bytes the entry holds (UTF-16 strings plus bookkeeping). */
+  /** Bytes the entry holds: its strings plus {@linkcode ENTRY_BYTES}. */
   readonly bytes: number;
 }
 
-/** A bounded ring of one topic's latest events, in id order. */
+/**
+ * A bounded ring buffer of one topic's latest events, in id order. Its slot
+ * array grows by doubling up to the capacity and shrinks when mostly empty;
+ * an evicted entry's slot is cleared at once.
+ */
 class TopicRing {
-  readonly #entries: Entry[] = [];
-  #start = 0;
+  #slots: Array<Entry | undefined> = [];
+  /** Slot of the oldest entry. */
+  #head = 0;
+  #size = 0;
   /** Every event at or before this id that is gone from the ring. */
   evicted: EventId = ZERO_ID;
-  /** Bytes held by the entries still in the ring. */
+  /** Bytes held by the entries in the ring, plus its slots. */
   bytes = 0;
 
   /** Adds an entry, dropping the oldest past `capacity`. */
   push(entry: Entry, capacity: number): void {
-    if (capacity === 0) {
+    const late = this.#size > 0 &&
+      compareIds(entry.id, this.#at(this.#size - 1).id) < 0;
+    if (
+      capacity === 0 ||
+      (late && this.#size >= capacity &&
+        compareIds(entry.id, this.#at(0).id) < 0)
+    ) {
+      // Nothing kept, or a late event older than a full ring's oldest.
       this.evicted = maxId(this.evicted, entry.id);
       return;
     }
-    const last = this.#entries[this.#entries.length - 1];
-    if (
-      this.size > 0 && last !== undefined && compareIds(entry.id, last.id) < 0
-    ) {
-      // A late event (see total_order.ts): keep the ring sorted.
-      this.#entries.splice(this.#firstAfter(entry.id), 0, entry);
-    } else {
-      this.#entries.push(entry);
+    if (this.#size >= capacity) this.shift();
+    if (this.#size === this.#slots.length) {
+      this.#resize(Math.min(capacity, Math.max(FIRST_SLOTS, this.#size * 2)));
     }
+    const length = this.#slots.length;
+    let at = this.#size;
+    if (late) {
+      // A late event (see total_order.ts): move the later ones up a slot.
+      const after = this.#firstAfter(entry.id);
+      for (; at > after; at--) {
+        this.#slots[(this.#head + at) % length] =
+          this.#slots[(this.#head + at - 1) % length];
+      }
+    }
+    this.#slots[(this.#head + at) % length] = entry;
+    this.#size++;
     this.bytes += entry.bytes;
-    if (this.size > capacity) this.shift();
   }
 
-  /** Drops the oldest entry. */
+  /** Drops the oldest entry and releases it. */
   shift(): void {
-    const gone = this.#entries[this.#start];
-    if (gone === undefined) return;
+    if (this.#size === 0) return;
+    const gone = this.#at(0);
+    this.#slots[this.#head] = undefined;
+    this.#head = (this.#head + 1) % this.#slots.length;
+    this.#size--;
     this.evicted = maxId(this.evicted, gone.id);
     this.bytes -= gone.bytes;
-    this.#start++;
-    // Compact now and then so the array does not grow without bound.
-    if (this.#start >= 1024 && this.#start * 2 >= this.#entries.length) {
-      this.#entries.splice(0, this.#start);
-      this.#start = 0;
+    // A ring trimmed by the byte budget gives its slots back too.
+    if (
+      this.#slots.length > FIRST_SLOTS && this.#size * 4 <= this.#slots.length
+    ) {
+      this.#resize(Math.max(FIRST_SLOTS, this.#slots.length >> 1));
     }
   }
 
-  /** Index of the first entry whose id sorts after `id`. */
+  /** Copies the entries, oldest first, into a slot array of `length`. */
+  #resize(length: number): void {
+    const slots = new Array<Entry | undefined>(length);
+    for (let i = 0; i < this.#size; i++) slots[i] = this.#at(i);
+    this.bytes += (length - this.#slots.length) * SLOT_BYTES;
+    this.#slots = slots;
+    this.#head = 0;
+  }
+
+  /** The entry `i` places after the oldest (`i` below the size). */
+  #at(i: number): Entry {
+    return this.#slots[(this.#head + i) % this.#slots.length]!;
+  }
+
+  /** Place (from the oldest) of the first entry whose id sorts after `id`. */
   #firstAfter(id: EventId): number {
-    let lo = this.#start;
-    let hi = this.#entries.length;
+    let lo = 0;
+    let hi = this.#size;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const entry = this.#entries[mid];
-      if (entry !== undefined && compareIds(entry.id, id) <= 0) lo = mid + 1;
+      if (compareIds(this.#at(mid).id, id) <= 0) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -108,17 +167,21 @@ class TopicRing {
 
   /** The entries after `id`, oldest first. */
   after(id: EventId): Entry[] {
-    return this.#entries.slice(this.#firstAfter(id));
+    const out: Entry[] = [];
+    for (let i = this.#firstAfter(id); i < this.#size; i++) {
+      out.push(this.#at(i));
+    }
+    return out;
   }
 
   /** The newest id ever pushed, or ZERO_ID. */
   get newest(): EventId {
-    return this.#entries[this.#entries.length - 1]?.id ?? this.evicted;
+    return this.#size > 0 ? this.#at(this.#size - 1).id : this.evicted;
   }
 
   /** Entries held. */
   get size(): number {
-    return this.#entries.length - this.#start;
+    return this.#size;
   }
 }
 
@@ -192,10 +255,18 @@ export class MemoryHistory implements EventHistory {
     }
     this.#rings.set(event.topic, ring);
     const before = ring.bytes;
-    const bytes = 2 *
-        (event.data.length + event.id.length + event.topic.length +
-          event.event.length) + 96;
-    ring.push({ id, event, bytes }, this.#size);
+    // A copy of the four fields, so that nothing else a bus attached to the
+    // event (and the budget does not count) stays reachable from here.
+    const kept: HubEvent = {
+      id: event.id,
+      topic: event.topic,
+      event: event.event,
+      data: event.data,
+    };
+    const bytes = ENTRY_BYTES + stringBytes(event.data) +
+      stringBytes(event.id) + stringBytes(event.topic) +
+      stringBytes(event.event);
+    ring.push({ id, event: kept, bytes }, this.#size);
     this.#bytes += ring.bytes - before;
     this.#trim(ring);
   }

@@ -4,7 +4,7 @@
  * on a leaked timer or socket), and the memory of a real process comes back.
  */
 import assert from "node:assert/strict";
-import { freePort } from "./_process.ts";
+import { gcMemory, startGcServer } from "./_gc_server.ts";
 import { connect, readChunk, writeAll } from "./_raw_http.ts";
 import { eventually, startServer } from "./_server.ts";
 
@@ -121,85 +121,19 @@ Deno.test("1,000 streams dropped abruptly (RST, half-close, after a read) leave 
   }
 });
 
-/** Starts tests/_gc_server.ts: the app in its own process, with `GET /__gc`. */
-async function startGcServer(): Promise<
-  { url: string; child: Deno.ChildProcess } & AsyncDisposable
-> {
-  const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--v8-flags=--expose-gc",
-      "--allow-net=127.0.0.1",
-      "--allow-env",
-      "--allow-read=.",
-      new URL("./_gc_server.ts", import.meta.url).pathname,
-    ],
-    cwd: new URL("..", import.meta.url).pathname,
-    env: { PORT: String(port), HEARTBEAT_MS: "200", UPDATE_INTERVAL_MS: "0" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
-  const url = `http://127.0.0.1:${port}`;
-  const dispose = async () => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already gone.
-    }
-    await child.status;
-  };
-  try {
-    await eventually(
-      async () => {
-        try {
-          await (await fetch(`${url}/stats`)).body?.cancel();
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      15_000,
-      "the app process to listen",
-    );
-  } catch (error) {
-    await dispose();
-    throw error;
-  }
-  return { url, child, [Symbol.asyncDispose]: dispose };
-}
-
-/**
- * The process's memory after a full GC, once it is steady: closed
- * connections finish tearing down a little after their streams are gone.
- */
-async function memory(url: string): Promise<Record<string, number>> {
-  let last: Record<string, number> = await (await fetch(`${url}/__gc`)).json();
-  for (let i = 0; i < 20; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const now: Record<string, number> = await (await fetch(`${url}/__gc`))
-      .json();
-    const steady = Math.abs(now.heapUsed! - last.heapUsed!) < 0.05;
-    last = now;
-    if (steady) break;
-  }
-  return last;
-}
-
 Deno.test("churn leaves the live heap of a real process where it was; RSS stays bounded", async () => {
   await using server = await startGcServer();
   // Warm up: first use grows the heap, code caches and pools once.
   await churn(server.url, STREAMS);
-  const baseline = await memory(server.url);
+  const baseline = await gcMemory(server.url);
   for (let round = 0; round < 3; round++) await churn(server.url, STREAMS);
-  const after = await memory(server.url);
+  const after = await gcMemory(server.url);
   const stats = await (await fetch(`${server.url}/stats`)).json();
   assert.equal(stats.localClients, 0);
   assert.equal(stats.topics, 0);
   // After a full GC the live heap is back within 0.1 MiB; keeping even one
   // Request object per stream would add about 2 MiB.
-  const heapGrowth = after.heapUsed! - baseline.heapUsed!;
+  const heapGrowth = after.heapUsed - baseline.heapUsed;
   assert.ok(
     heapGrowth < 0.5,
     `live heap grew by ${heapGrowth.toFixed(2)} MiB over 3,000 streams`,
@@ -207,7 +141,7 @@ Deno.test("churn leaves the live heap of a real process where it was; RSS stays 
   // RSS does not shrink back (V8 and the allocator keep their pages; 20 to
   // 45 MiB here), but stays bounded: 3,000 leaked sockets with their
   // buffers would hold far more.
-  const rssGrowth = after.rss! - baseline.rss!;
+  const rssGrowth = after.rss - baseline.rss;
   assert.ok(
     rssGrowth < 96,
     `RSS grew by ${rssGrowth.toFixed(1)} MiB over 3,000 streams`,
