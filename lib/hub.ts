@@ -321,8 +321,31 @@ export class Hub {
     let sent: EventId | null = plan.reset?.reason === "unknown-id"
       ? null
       : parseId(lastEventId);
-    for (const event of plan.events) {
-      subscriber.write(this.#frame(event));
+    void this.#writeReplay(subscriber, plan.events, sent).catch((error) => {
+      this.#logger.log("warn", "Cannot write the replay; ending the stream", {
+        error: String(error),
+      });
+      subscriber.end();
+    });
+  }
+
+  /**
+   * Writes replayed events as fast as the reader takes them (a backlog may be
+   * larger than the stream's queue), then releases the held live events.
+   */
+  async #writeReplay(
+    subscriber: Subscriber,
+    events: readonly HubEvent[],
+    after: EventId | null,
+  ): Promise<void> {
+    let sent = after;
+    for (const event of events) {
+      const frame = this.#frame(event);
+      if (
+        !subscriber.fits(frame.byteLength) &&
+        !await subscriber.room(frame.byteLength)
+      ) return;
+      subscriber.write(frame);
       const id = parseId(event.id);
       if (id !== null) sent = sent === null ? id : maxId(sent, id);
     }

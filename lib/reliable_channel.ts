@@ -419,6 +419,8 @@ export class ReliableChannel<D, C> {
     this.#sent.push({ seq, items, bytes });
     this.#bufferedBytes += bytes;
     this.#stats.framesSent++;
+    // With no peer to wait for (one isolate), nothing needs keeping.
+    if (this.#peerAcks.size === 0) this.#trimSent();
     this.#evictOverBudget();
     this.#post({ ...this.#header(seq), kind: "data", seq, items });
     for (const waiter of [...this.#roomWaiters]) waiter();

@@ -53,6 +53,10 @@ export class Subscriber {
   #controller: ReadableStreamDefaultController<Uint8Array> | null = null;
   #ended = false;
   #held: Array<readonly [EventId, Uint8Array]> | null = null;
+  #heldBytes = 0;
+  /** A replay waiting for the reader to take what is queued. */
+  #roomWaiter: { bytes: number; resolve: (open: boolean) => void } | null =
+    null;
   /** While set, live events at or before this id were already sent: skip them. */
   #after: EventId | null = null;
 
@@ -65,6 +69,8 @@ export class Subscriber {
       start: (controller) => {
         this.#controller = controller;
       },
+      // Called as the reader takes chunks: a waiting replay may go on.
+      pull: () => this.#checkRoom(),
       cancel: () => this.#end("cancel"),
     }, {
       highWaterMark: this.#maxQueuedBytes,
@@ -88,10 +94,30 @@ export class Subscriber {
     }
   }
 
+  /**
+   * Resolves true once `bytes` more fit in the queue (or the queue is empty),
+   * false if the stream ends first. A replay writes through this, so a
+   * backlog larger than the queue reaches a reader that keeps reading
+   * instead of cutting it off.
+   */
+  room(bytes: number): Promise<boolean> {
+    if (this.#ended) return Promise.resolve(false);
+    if (this.fits(bytes)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      this.#roomWaiter = { bytes, resolve };
+    });
+  }
+
   /** Queues a live event, unless it is held for a replay or was already sent. */
   deliver(id: EventId, bytes: Uint8Array): void {
     if (this.#held !== null) {
       this.#held.push([id, bytes]);
+      this.#heldBytes += bytes.byteLength;
+      // Live events held behind a replay count against the same bound.
+      if (this.#heldBytes > this.#maxQueuedBytes) {
+        this.#controller?.error(slowReaderReason(this.#maxQueuedBytes));
+        this.#end("overflow");
+      }
       return;
     }
     if (this.#after !== null) {
@@ -123,6 +149,7 @@ export class Subscriber {
   release(sent: EventId | null): void {
     const held = this.#held ?? [];
     this.#held = null;
+    this.#heldBytes = 0;
     this.#after = sent;
     for (const [id, bytes] of held) this.deliver(id, bytes);
   }
@@ -139,6 +166,19 @@ export class Subscriber {
       }
     }
     this.#end("drain");
+  }
+
+  /** Whether `bytes` more fit in the queue now (always, when it is empty). */
+  fits(bytes: number): boolean {
+    const free = this.#controller?.desiredSize ?? 0;
+    return free >= bytes || free >= this.#maxQueuedBytes;
+  }
+
+  #checkRoom(): void {
+    const waiter = this.#roomWaiter;
+    if (waiter === null || !this.fits(waiter.bytes)) return;
+    this.#roomWaiter = null;
+    waiter.resolve(true);
   }
 
   /**
@@ -163,6 +203,8 @@ export class Subscriber {
     if (this.#ended) return;
     this.#ended = true;
     this.#held = null;
+    this.#roomWaiter?.resolve(false);
+    this.#roomWaiter = null;
     this.#onEnd(this, reason);
   }
 }

@@ -301,3 +301,34 @@ Deno.test("Hub sends a live reset to the streams of the topics a bus lost events
     await hub.close();
   }
 });
+
+Deno.test("Hub replays a backlog larger than the stream's queue to a reader that keeps reading, then goes live, cutting no one off", async () => {
+  const hub = new Hub(new LocalBus("a"), new MemoryHistory(), {
+    heartbeatMs: 0,
+    updateIntervalMs: 0,
+    maxQueuedBytes: 16 * 1024,
+    coalesceMs: 0,
+  });
+  try {
+    const pad = "x".repeat(1000);
+    const first = await hub.publish(chat("m0"));
+    for (let i = 1; i <= 300; i++) await hub.publish(chat(`m${i}:${pad}`));
+    const reader = hub.subscribe(["chat"], first.id).getReader();
+    // Published while the replay waits for the reader.
+    await hub.publish(chat("live"));
+    const text = await readUntil(
+      reader,
+      (t) => messages(t).length >= 301,
+      10_000,
+    );
+    const got = messages(text);
+    assert.equal(got.length, 301);
+    assert.ok(got[0]!.startsWith("m1:"));
+    assert.ok(got[299]!.startsWith("m300:"));
+    assert.equal(got[300], "live");
+    assert.equal(hub.stats().dropped, 0);
+    await reader.cancel();
+  } finally {
+    await hub.close();
+  }
+});
