@@ -318,7 +318,7 @@ export class Hub {
       }));
     }
     subscriber.write(this.#welcome(subscriber.topics, plan.events.length));
-    let sent: EventId | null = plan.reset?.reason === "unknown-id"
+    const sent: EventId | null = plan.reset?.reason === "unknown-id"
       ? null
       : parseId(lastEventId);
     void this.#writeReplay(subscriber, plan.events, sent).catch((error) => {
