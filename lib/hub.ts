@@ -8,7 +8,7 @@ import { type EventId, maxId, parseId } from "./event_id.ts";
 import type { EventHistory, ReplayPlan } from "./history.ts";
 import { type Logger, silentLogger } from "./log.ts";
 import { EVENT_TYPE, type PublishRequest } from "./message.ts";
-import { formatComment, formatEvent, formatRetry } from "./sse_format.ts";
+import { formatComment, formatEvent } from "./sse_format.ts";
 import { type EndReason, Subscriber } from "./subscriber.ts";
 import { FanOut } from "./fan_out.ts";
 
@@ -95,6 +95,17 @@ export function autoCoalesceMs(streams: number): number {
   return Math.min(50, Math.max(1, streams * 0.02));
 }
 
+/**
+ * The drain's reconnect hint, before jitter. A restart of one process behind
+ * a proxy leaves no listener from SIGTERM until the new process listens: the
+ * drain (up to the 3 s shutdown deadline when a reader is stuck, ~10 ms
+ * otherwise) plus the restart (~60 ms measured by bench/restart_time.ts, plus
+ * the supervisor's delay). A browser that comes back inside that gap gets a
+ * 502 from the proxy and native `EventSource` never retries it, so the hint
+ * outlasts the deadline with a second to spare.
+ */
+export const DRAIN_RETRY_MS = 4000;
+
 /** How far in the future a Last-Event-ID may point before it counts as unknown. */
 const FUTURE_TOLERANCE_MS = 60_000;
 
@@ -129,7 +140,6 @@ export class Hub {
   readonly #unsubscribe: () => void;
   readonly #fanOut: FanOut;
   readonly #heartbeat = encoder.encode(formatComment("keep-alive"));
-  readonly #retryFrame: Uint8Array;
   readonly #welcomes = new Map<string, Uint8Array>();
   #welcomeSecond = 0;
   #events = 0;
@@ -145,7 +155,6 @@ export class Hub {
     this.#maxQueuedBytes = options.maxQueuedBytes ?? 256 * 1024;
     this.#logger = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
-    this.#retryFrame = encoder.encode(formatRetry(this.#retryMs));
     const coalesceMs = options.coalesceMs ?? "auto";
     this.#fanOut = new FanOut(this.#topics, {
       coalesceMs: coalesceMs === "auto"
@@ -198,7 +207,9 @@ export class Hub {
       set.add(subscriber);
     }
     this.#bus.reportClients(this.#subscribers.size);
-    subscriber.write(this.#retryFrame);
+    // `retry:` travels inside the first block (the welcome, or the reset
+    // before it): a block holding only `retry:` is dispatched as an empty
+    // message by some clients (fetch-event-source, extended-eventsource).
     if (lastEventId === null) {
       subscriber.write(this.#welcome(topics, 0));
       return subscriber.stream;
@@ -215,7 +226,11 @@ export class Hub {
           this.#logger.log("warn", "Cannot replay history; ending the stream", {
             error: String(error),
           });
-          subscriber.end();
+          subscriber.end(this.#farewell(
+            this.#retryMs,
+            "replay-failed",
+            "Cannot replay the missed events now; reconnecting",
+          ));
         },
       );
     } else {
@@ -254,17 +269,44 @@ export class Hub {
   }
 
   /**
-   * Ends every stream with a `retry:` of about `retryMs` (spread a little so
-   * clients do not all return in the same millisecond) and refuses new ones.
-   * Browsers then reconnect elsewhere and replay by id.
+   * Ends every stream with a last `event: system` (`reason: "drain"`) whose
+   * block carries `retry:` of `retryMs` to 1.5 × `retryMs` (spread so clients
+   * do not all return in the same millisecond), and refuses new streams.
+   * Browsers then reconnect, to this process restarted or to another, and
+   * replay by id. The hint rides in a real event because a lone `retry:`
+   * block is an empty message to some clients.
    */
-  drain(retryMs = 250): void {
+  drain(retryMs: number = DRAIN_RETRY_MS): void {
     this.#closed = true;
     this.#fanOut.flush();
     for (const subscriber of [...this.#subscribers]) {
-      const jittered = retryMs + Math.floor(Math.random() * retryMs);
-      subscriber.end(encoder.encode(formatRetry(jittered)));
+      const retry = retryMs + Math.floor(Math.random() * retryMs / 2);
+      subscriber.end(this.#farewell(
+        retry,
+        "drain",
+        `This server is shutting down; reconnecting in ${
+          (retry / 1000).toFixed(1)
+        } s`,
+      ));
     }
+  }
+
+  /**
+   * The last block of a stream the hub ends: an `event: system` that carries
+   * `retry:` (in the field and in its data, for clients that only see data).
+   */
+  #farewell(retry: number, reason: string, message: string): Uint8Array {
+    return encoder.encode(formatEvent({
+      retry,
+      event: EVENT_TYPE.System,
+      data: eventData({
+        message,
+        reason,
+        retry,
+        isolate: this.#bus.node ?? null,
+        timestamp: new Date(this.#now()).toISOString(),
+      }),
+    }));
   }
 
   /** Drains, stops the timers and leaves the bus. */
@@ -292,6 +334,7 @@ export class Hub {
     if (subscriber.ended) return;
     if (plan.reset !== null) {
       subscriber.write(encoder.encode(formatEvent({
+        retry: this.#retryMs,
         event: EVENT_TYPE.Reset,
         data: eventData({
           reason: plan.reset.reason,
@@ -303,7 +346,12 @@ export class Hub {
         }),
       })));
     }
-    subscriber.write(this.#welcome(subscriber.topics, plan.events.length));
+    // The reset, when there is one, was the first block and carried `retry:`.
+    subscriber.write(
+      plan.reset === null
+        ? this.#welcome(subscriber.topics, plan.events.length)
+        : this.#encodeWelcome(subscriber.topics, plan.events.length, false),
+    );
     let sent: EventId | null = plan.reset?.reason === "unknown-id"
       ? null
       : parseId(lastEventId);
@@ -332,8 +380,13 @@ export class Hub {
     return bytes;
   }
 
-  #encodeWelcome(topics: readonly string[], replayed: number): Uint8Array {
+  #encodeWelcome(
+    topics: readonly string[],
+    replayed: number,
+    withRetry = true,
+  ): Uint8Array {
     return encoder.encode(formatEvent({
+      ...(withRetry ? { retry: this.#retryMs } : {}),
       event: EVENT_TYPE.System,
       data: eventData({
         message: replayed > 0
