@@ -222,3 +222,78 @@ Deno.test("a restart of herald behind nginx: every client resumes with its last 
     restoreGlobals();
   }
 });
+
+Deno.test("two instances behind nginx with proxy_next_upstream: stopping one moves its streams to the other with nothing missed", async () => {
+  await using redis = await startRedis();
+  const env = { REDIS_URL: redis.url };
+  const a = await startHerald({ env });
+  const b = await startHerald({ env });
+  await using proxy = await startNginx([a.port, b.port]);
+  const clients: Seen[] = [];
+  try {
+    const events = `${proxy.url}/events`;
+    // Round robin: some streams land on each instance.
+    for (let i = 0; i < 2; i++) {
+      clients.push(
+        attach(`Deno EventSource ${i}`, new EventSource(events)),
+        attach(`npm eventsource ${i}`, new NpmEventSource(events)),
+      );
+    }
+    await eventually(
+      () => clients.every((c) => c.events.some(([e]) => e === "system")),
+      WAIT_MS,
+      "every client's welcome",
+    );
+    const isolates = new Set(
+      clients.map((c) => JSON.parse(c.events[0]![2]).isolate),
+    );
+    assert.equal(isolates.size, 2, "streams on both instances");
+    const before = await publish(a.url, "before");
+    await eventually(
+      () => clients.every((c) => chatIds(c).length === 1),
+      WAIT_MS,
+      "the event before the stop",
+    );
+    const aName = (await (await fetch(`${a.url}/stats`)).json()).isolate;
+    await a.stop("SIGTERM");
+    // Published while a's streams wait out their retry: they get it by replay.
+    const during = await publish(b.url, "during");
+    await eventually(
+      () => clients.every((c) => chatIds(c).length >= 2),
+      WAIT_MS,
+      "the event published during the stop",
+    );
+    const after = await publish(b.url, "after");
+    await eventually(
+      () => clients.every((c) => chatIds(c).length >= 3),
+      WAIT_MS,
+      "the event published after",
+    );
+    const moved = clients.filter((c) =>
+      JSON.parse(c.events[0]![2]).isolate === aName
+    );
+    assert.ok(moved.length > 0, "no stream was on the stopped instance");
+    for (const client of moved) {
+      const systems = client.events.filter(([event]) => event === "system")
+        .map(([, , data]) => JSON.parse(data));
+      assert.deepEqual(
+        systems.map((s) => s.reason ?? s.isolate),
+        [aName, "drain", [...isolates].find((i) => i !== aName)],
+        client.name,
+      );
+    }
+    for (const client of clients) {
+      assert.deepEqual(chatIds(client), [before, during, after], client.name);
+      assert.ok(!client.closed(), `${client.name} gave up`);
+      assert.deepEqual(
+        client.events.filter(([event]) => event === "reset"),
+        [],
+        `${client.name} got a reset`,
+      );
+    }
+  } finally {
+    for (const client of clients) client.close();
+    await a.stop("SIGKILL");
+    await b.stop("SIGKILL");
+  }
+});
