@@ -9,7 +9,8 @@
  * new process starts on the same port; every client must resume with its
  * last id, miss nothing published across the restart, see no duplicate and
  * no `reset`, and no client may ever get an empty message (a lone `retry:`
- * block is one for the last two).
+ * block is one for the last two). Then the README's two-instance setup, and
+ * herald's page meeting nginx's 502s while herald is down.
  */
 import assert from "node:assert/strict";
 import { fetchEventSource } from "@microsoft/fetch-event-source";
@@ -295,5 +296,51 @@ Deno.test("two instances behind nginx with proxy_next_upstream: stopping one mov
     for (const client of clients) client.close();
     await a.stop("SIGKILL");
     await b.stop("SIGKILL");
+  }
+});
+
+Deno.test("herald's page behind nginx rides out 502s while herald is down, says so, and resumes by id", async () => {
+  await using redis = await startRedis();
+  const port = freePort();
+  // A short welcome hint, so the page meets nginx's 502 at once.
+  const env = { REDIS_URL: redis.url, RETRY_MS: "200" };
+  let herald: HeraldProcess = await startHerald({ port, env });
+  await using proxy = await startNginx([port]);
+  let browser: TestBrowser | undefined;
+  try {
+    browser = await launchBrowser();
+    const { page, problems } = await browser.newPage();
+    await page.goto(`${proxy.url}/`, { timeout: WAIT_MS });
+    await waitForStatus(page, "open");
+    const before = await publish(herald.url, "before the crash");
+    assert.deepEqual(await waitForText(page, "before the crash"), [before]);
+
+    // No drain: the process dies, nginx ends the stream, and every attempt
+    // the page makes meets a 502 from nginx.
+    await herald.stop("SIGKILL");
+    await page.locator("#problem-text").filter({
+      hasText: /HTTP 502.*Trying again at/s,
+    }).waitFor({ timeout: WAIT_MS });
+    await waitForStatus(page, "reconnecting");
+    assert.match(
+      await page.locator("#status-text").textContent() ?? "",
+      /^Reconnecting/,
+    );
+
+    herald = await startHerald({ port, env });
+    const missed = await publish(herald.url, "published while the page waited");
+    await waitForStatus(page, "open");
+    assert.deepEqual(
+      await waitForText(page, "published while the page waited"),
+      [
+        missed,
+      ],
+    );
+    assert.ok(await page.locator("#problem").isHidden(), "the problem is gone");
+    assert.deepEqual(await itemIds(page, "before the crash"), [before]);
+    assert.deepEqual(problems, [], "no page errors");
+  } finally {
+    await browser?.close();
+    await herald.stop("SIGKILL");
   }
 });
