@@ -8,7 +8,7 @@ import { type EventId, maxId, parseId } from "./event_id.ts";
 import type { EventHistory, ReplayPlan } from "./history.ts";
 import { type Logger, silentLogger } from "./log.ts";
 import { EVENT_TYPE, type PublishRequest } from "./message.ts";
-import { formatComment, formatEvent } from "./sse_format.ts";
+import { formatComment, formatEvent, formatRetry } from "./sse_format.ts";
 import { type EndReason, Subscriber } from "./subscriber.ts";
 import { FanOut } from "./fan_out.ts";
 
@@ -99,10 +99,10 @@ export function autoCoalesceMs(streams: number): number {
  * The drain's reconnect hint, before jitter. A restart of one process behind
  * a proxy leaves no listener from SIGTERM until the new process listens: the
  * drain (up to the 3 s shutdown deadline when a reader is stuck, ~10 ms
- * otherwise) plus the restart (~60 ms measured by bench/restart_time.ts, plus
- * the supervisor's delay). A browser that comes back inside that gap gets a
- * 502 from the proxy and native `EventSource` never retries it, so the hint
- * outlasts the deadline with a second to spare.
+ * otherwise) plus the restart (60–250 ms measured by bench/restart_time.ts,
+ * plus the supervisor's delay). A browser that comes back inside that gap
+ * gets a 502 from the proxy and native `EventSource` never retries it, so the
+ * hint outlasts the deadline with a second to spare.
  */
 export const DRAIN_RETRY_MS = 4000;
 
@@ -140,6 +140,7 @@ export class Hub {
   readonly #unsubscribe: () => void;
   readonly #fanOut: FanOut;
   readonly #heartbeat = encoder.encode(formatComment("keep-alive"));
+  readonly #retryFrame: Uint8Array;
   readonly #welcomes = new Map<string, Uint8Array>();
   #welcomeSecond = 0;
   #events = 0;
@@ -155,6 +156,7 @@ export class Hub {
     this.#maxQueuedBytes = options.maxQueuedBytes ?? 256 * 1024;
     this.#logger = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
+    this.#retryFrame = encoder.encode(formatRetry(this.#retryMs));
     const coalesceMs = options.coalesceMs ?? "auto";
     this.#fanOut = new FanOut(this.#topics, {
       coalesceMs: coalesceMs === "auto"
@@ -207,10 +209,11 @@ export class Hub {
       set.add(subscriber);
     }
     this.#bus.reportClients(this.#subscribers.size);
-    // `retry:` travels inside the first block (the welcome, or the reset
-    // before it): a block holding only `retry:` is dispatched as an empty
-    // message by some clients (fetch-event-source, extended-eventsource).
+    // `retry:` is a field line, written together with the first block (the
+    // welcome, or the reset before it) so that it travels inside it: a block
+    // of only `retry:` is an empty message to some clients.
     if (lastEventId === null) {
+      subscriber.write(this.#retryFrame);
       subscriber.write(this.#welcome(topics, 0));
       return subscriber.stream;
     }
@@ -332,9 +335,9 @@ export class Hub {
 
   #replay(subscriber: Subscriber, plan: ReplayPlan, lastEventId: string): void {
     if (subscriber.ended) return;
+    subscriber.write(this.#retryFrame);
     if (plan.reset !== null) {
       subscriber.write(encoder.encode(formatEvent({
-        retry: this.#retryMs,
         event: EVENT_TYPE.Reset,
         data: eventData({
           reason: plan.reset.reason,
@@ -346,12 +349,7 @@ export class Hub {
         }),
       })));
     }
-    // The reset, when there is one, was the first block and carried `retry:`.
-    subscriber.write(
-      plan.reset === null
-        ? this.#welcome(subscriber.topics, plan.events.length)
-        : this.#encodeWelcome(subscriber.topics, plan.events.length, false),
-    );
+    subscriber.write(this.#welcome(subscriber.topics, plan.events.length));
     let sent: EventId | null = plan.reset?.reason === "unknown-id"
       ? null
       : parseId(lastEventId);
@@ -380,13 +378,8 @@ export class Hub {
     return bytes;
   }
 
-  #encodeWelcome(
-    topics: readonly string[],
-    replayed: number,
-    withRetry = true,
-  ): Uint8Array {
+  #encodeWelcome(topics: readonly string[], replayed: number): Uint8Array {
     return encoder.encode(formatEvent({
-      ...(withRetry ? { retry: this.#retryMs } : {}),
       event: EVENT_TYPE.System,
       data: eventData({
         message: replayed > 0
