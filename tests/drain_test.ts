@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { startHerald } from "./_process.ts";
 import { connect, readChunk, writeAll } from "./_raw_http.ts";
-import { eventually } from "./_server.ts";
+import { eventually, startServer } from "./_server.ts";
 import { SseClient } from "./_sse_client.ts";
 
 const TOKEN = "drain-t0ken-5e1f";
@@ -203,5 +203,24 @@ Deno.test("SIGTERM under deno serve --parallel drains the streams of every isola
     await herald.stop();
   } finally {
     for (const client of clients) await client.close();
+  }
+});
+
+Deno.test("GET /events while the app drains answers 503 with Retry-After and {error}, not a stream", async () => {
+  // `deno serve` stops listening on the first signal by itself, so this is
+  // what a request that still reaches a draining app gets (and what nginx's
+  // `proxy_next_upstream http_503` moves to the next instance).
+  await using server = await startServer();
+  const open = await SseClient.open(`${server.url}/events`);
+  try {
+    await open.next();
+    server.app.drain();
+    assert.ok(await endsCleanly(open, DEADLINE_MS), "the stream did not end");
+    const response = await fetch(`${server.url}/events`);
+    assert.equal(response.status, 503);
+    assert.match(response.headers.get("retry-after") ?? "", /^[1-9]\d*$/);
+    assert.match((await response.json()).error, /^Cannot subscribe: /);
+  } finally {
+    await open.close();
   }
 });
