@@ -43,12 +43,20 @@ export async function composeApp(config: Config): Promise<App> {
 }
 
 /**
- * On the first SIGINT/SIGTERM: end every stream with a short `retry:` so
- * browsers reconnect at once to a live isolate and replay by id, then run
+ * On the first SIGINT/SIGTERM: end every stream with a last event carrying
+ * the drain's `retry:` (4–6 s, long enough for a supervisor to restart the
+ * process, see `DRAIN_RETRY_MS`) so browsers reconnect to a live process and
+ * replay by id, then run
  * `stop` (e.g. close a server) and exit; the deadline covers readers too slow
  * to take the last bytes. Without `stop`, the process exits once the runtime
  * has nothing left to do (`deno serve` has stopped accepting and ends when
  * its streams are closed). A second signal exits at once.
+ *
+ * `deno serve` closes its listener on the first signal by itself (its own
+ * SIGTERM/SIGINT handler shuts the server down gracefully), so from then on
+ * new connections are refused, which a proxy turns into trying its next
+ * upstream (or a 502); a request that still reaches the app while it drains
+ * gets 503 with `Retry-After` (routes/events.ts).
  */
 export function installDrain(app: App, stop?: () => Promise<void>): void {
   let stopping = false;
@@ -57,7 +65,7 @@ export function installDrain(app: App, stop?: () => Promise<void>): void {
     stopping = true;
     consoleLogger.log(
       "info",
-      "Draining: ending every stream with a short retry",
+      "Draining: ending every stream with a retry hint",
       { signal },
     );
     // Unref'd: when the streams close sooner, the process exits sooner.

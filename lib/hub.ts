@@ -98,6 +98,17 @@ export function autoCoalesceMs(streams: number): number {
   return Math.min(50, Math.max(1, streams * 0.02));
 }
 
+/**
+ * The drain's reconnect hint, before jitter. A restart of one process behind
+ * a proxy leaves no listener from SIGTERM until the new process listens: the
+ * drain (up to the 3 s shutdown deadline when a reader is stuck, ~10 ms
+ * otherwise) plus the restart (60–250 ms measured by bench/restart_time.ts,
+ * plus the supervisor's delay). A browser that comes back inside that gap
+ * gets a 502 from the proxy and native `EventSource` never retries it, so the
+ * hint outlasts the deadline with a second to spare.
+ */
+export const DRAIN_RETRY_MS = 4000;
+
 /** How far in the future a Last-Event-ID may point before it counts as unknown. */
 const FUTURE_TOLERANCE_MS = 60_000;
 
@@ -213,8 +224,11 @@ export class Hub {
       set.add(subscriber);
     }
     this.#bus.reportClients(this.#subscribers.size);
-    subscriber.write(this.#retryFrame);
+    // `retry:` is a field line, written together with the first block (the
+    // welcome, or the reset before it) so that it travels inside it: a block
+    // of only `retry:` is an empty message to some clients.
     if (lastEventId === null) {
+      subscriber.write(this.#retryFrame);
       subscriber.write(this.#welcome(topics, 0));
       return subscriber.stream;
     }
@@ -230,7 +244,11 @@ export class Hub {
           this.#logger.log("warn", "Cannot replay history; ending the stream", {
             error: String(error),
           });
-          subscriber.end();
+          subscriber.end(this.#farewell(
+            this.#retryMs,
+            "replay-failed",
+            "Cannot replay the missed events now; reconnecting",
+          ));
         },
       );
     } else {
@@ -270,17 +288,44 @@ export class Hub {
   }
 
   /**
-   * Ends every stream with a `retry:` of about `retryMs` (spread a little so
-   * clients do not all return in the same millisecond) and refuses new ones.
-   * Browsers then reconnect elsewhere and replay by id.
+   * Ends every stream with a last `event: system` (`reason: "drain"`) whose
+   * block carries `retry:` of `retryMs` to 1.5 × `retryMs` (spread so clients
+   * do not all return in the same millisecond), and refuses new streams.
+   * Browsers then reconnect, to this process restarted or to another, and
+   * replay by id. The hint rides in a real event because a lone `retry:`
+   * block is an empty message to some clients.
    */
-  drain(retryMs = 250): void {
+  drain(retryMs: number = DRAIN_RETRY_MS): void {
     this.#closed = true;
     this.#fanOut.flush();
     for (const subscriber of [...this.#subscribers]) {
-      const jittered = retryMs + Math.floor(Math.random() * retryMs);
-      subscriber.end(encoder.encode(formatRetry(jittered)));
+      const retry = retryMs + Math.floor(Math.random() * retryMs / 2);
+      subscriber.end(this.#farewell(
+        retry,
+        "drain",
+        `This server is shutting down; reconnecting in ${
+          (retry / 1000).toFixed(1)
+        } s`,
+      ));
     }
+  }
+
+  /**
+   * The last block of a stream the hub ends: an `event: system` that carries
+   * `retry:` (in the field and in its data, for clients that only see data).
+   */
+  #farewell(retry: number, reason: string, message: string): Uint8Array {
+    return encoder.encode(formatEvent({
+      retry,
+      event: EVENT_TYPE.System,
+      data: eventData({
+        message,
+        reason,
+        retry,
+        isolate: this.#bus.node ?? null,
+        timestamp: new Date(this.#now()).toISOString(),
+      }),
+    }));
   }
 
   /** Drains, stops the timers and leaves the bus. */
@@ -307,6 +352,7 @@ export class Hub {
 
   #replay(subscriber: Subscriber, plan: ReplayPlan, lastEventId: string): void {
     if (subscriber.ended) return;
+    subscriber.write(this.#retryFrame);
     if (plan.reset !== null) {
       subscriber.write(resetFrame({
         reason: plan.reset.reason,

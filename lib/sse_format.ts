@@ -86,8 +86,14 @@ export function formatComment(text = ""): string {
   return out + "\n";
 }
 
-/** Writes a lone `retry:` field, which sets the client's reconnection delay. */
+/**
+ * Writes a `retry:` field line, which sets the client's reconnection delay,
+ * with no blank line after it: write an event right after it, so that it
+ * travels inside that event's block. A block of only `retry:` is dispatched
+ * as an empty message by some clients (`@microsoft/fetch-event-source`,
+ * `extended-eventsource`).
+ */
 export function formatRetry(ms: number): string {
   checkRetry(ms);
-  return `retry: ${ms}\n\n`;
+  return `retry: ${ms}\n`;
 }

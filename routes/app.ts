@@ -28,7 +28,7 @@ export interface App {
   readonly fetch: (request: Request) => Promise<Response>;
   /** The hub behind it. */
   readonly hub: Hub;
-  /** Ends every stream with a short `retry:` so clients reconnect elsewhere. */
+  /** Ends every stream with a last event carrying `retry:`, so clients reconnect and replay. */
   drain(retryMs?: number): void;
   /** Drains, then stops the hub's timers and closes the bus. */
   close(): Promise<void>;

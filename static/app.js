@@ -172,7 +172,14 @@ function renderStatus(status, detail) {
     hideProblem();
     void refreshClients();
   } else if (status === "reconnecting") {
-    startCountdown(detail.reconnectAt);
+    startCountdown(detail.reconnectAt, detail.httpStatus === 503);
+    // A refusal (a proxy's 502 while the hub restarts, a full hub's 503) is
+    // said in words, with the time of the next attempt and a button to try now.
+    if (detail.error !== null) {
+      showProblem(describeRefused(detail));
+    } else {
+      hideProblem();
+    }
     if (changed) {
       addItem({
         type: "error",
@@ -195,7 +202,25 @@ function renderStatus(status, detail) {
 }
 
 /**
- * Words for a stream the browser will not retry.
+ * Words for a refused stream that herald.js retries by itself.
+ * @param {import("./herald.js").StatusDetail} detail
+ * @returns {string}
+ */
+function describeRefused(detail) {
+  const next = detail.reconnectAt === null
+    ? "Finding out why…"
+    : `Trying again at ${timeFormat.format(detail.reconnectAt)}.`;
+  if (detail.httpStatus === 503) {
+    return `The hub is busy or restarting and turned this page away (HTTP 503: ${detail.error}). ${next}`;
+  }
+  if (detail.httpStatus !== null) {
+    return `The hub could not be reached through its proxy (HTTP ${detail.httpStatus}: ${detail.error}). ${next}`;
+  }
+  return `${detail.error}. ${next}`;
+}
+
+/**
+ * Words for a stream that will not be retried (the hub refused the request).
  * @param {import("./herald.js").StatusDetail} detail
  * @returns {string}
  */
@@ -212,15 +237,19 @@ function describeClosed(detail) {
   return `The stream stopped: ${detail.error ?? "the hub closed it"}.${after}`;
 }
 
-/** @param {number | null} reconnectAt */
-function startCountdown(reconnectAt) {
+/**
+ * @param {number | null} reconnectAt
+ * @param {boolean} busy The hub answered 503 (full or draining).
+ */
+function startCountdown(reconnectAt, busy) {
   function tick() {
     const seconds = reconnectAt === null
       ? 0
       : Math.ceil((reconnectAt - Date.now()) / 1000);
+    const what = busy ? "Hub busy: reconnecting" : "Reconnecting";
     els.statusText.textContent = seconds > 0
-      ? `Reconnecting in ${seconds} s…`
-      : "Reconnecting…";
+      ? `${what} in ${seconds} s…`
+      : `${what}…`;
     if (seconds <= 0) stopCountdown();
   }
   tick();

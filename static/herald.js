@@ -9,16 +9,20 @@
  * await publish({ message: "hello", topic: "chat" }, { token: "if needed" });
  * ```
  *
- * It wraps the browser's `EventSource`, which reconnects on its own (after the
- * hub's `retry:` delay) and sends `Last-Event-ID`, so the hub replays what was
- * missed. What `EventSource` does not do, this module does:
+ * It wraps the browser's `EventSource` and the hub replays what was missed
+ * after the last event id. What `EventSource` does not do, this module does:
  * - parse each event's JSON and hand it to the handlers for that event name;
- * - report the connection as `connecting`, `open`, `reconnecting` or `closed`,
- *   with the time of the next automatic attempt;
- * - find out why a stream was refused (a browser never retries a 503 and never
- *   says why): it asks the hub once and reports its `{error}` and `Retry-After`;
- * - reconnect on demand with `?lastEventId=`, so a stream the browser gave up on
- *   resumes where it stopped;
+ * - keep reconnecting, whatever ended the stream: a network error, the hub's
+ *   drain, or a 502/503/504 from a proxy while the hub restarts (a browser
+ *   gives up for good on any answer that is not a stream). The first attempt
+ *   waits the hub's `retry:` hint; each further one doubles the wait, up to
+ *   `maxRetryMs`, with jitter, and never sooner than a `Retry-After`. Every
+ *   attempt resumes with `?lastEventId=`;
+ * - report the connection as `connecting`, `open`, `reconnecting` (with the
+ *   time of the next attempt) or `closed`;
+ * - find out why a stream was refused (a browser never says): it asks the hub
+ *   and reports its `{error}`, status and `Retry-After`. Only a refusal that
+ *   retrying cannot fix (a 4xx such as 400 for a bad topic) is `closed`;
  * - surface the hub's `reset` event (events were missed: refetch your state).
  */
 
@@ -48,8 +52,11 @@ const HUB_ROOT = new URL("../", import.meta.url);
  * A connection's state:
  * - `connecting`: the first attempt is under way;
  * - `open`: the stream is live;
- * - `reconnecting`: the stream dropped; the browser tries again on its own;
- * - `closed`: nothing more will arrive until {@linkcode HeraldConnection#reconnect}.
+ * - `reconnecting`: the stream dropped or was refused for now (network
+ *   error, drain, 502/503/504); the next attempt is at `detail.reconnectAt`;
+ * - `closed`: the hub refused the request itself (a 4xx), or
+ *   {@linkcode HeraldConnection#close} was called; nothing more will arrive
+ *   until {@linkcode HeraldConnection#reconnect}.
  * @typedef {"connecting" | "open" | "reconnecting" | "closed"} HeraldStatus
  */
 
@@ -58,11 +65,15 @@ const HUB_ROOT = new URL("../", import.meta.url);
  * @typedef {object} StatusDetail
  * @property {number} retryMs The reconnect delay the client expects, in ms.
  * @property {number | null} reconnectAt When `reconnecting`: the time
- *   (`Date.now()` scale) of the next automatic attempt, at the latest.
- * @property {string | null} error When `closed` by the hub or the network:
- *   what went wrong, in words (the hub's `{error}` when it gave one).
- * @property {number | null} httpStatus When `closed` because the hub refused
- *   the stream: its HTTP status (503 when it is full).
+ *   (`Date.now()` scale) of the next automatic attempt (null while the
+ *   reason for a refusal is being asked, or while an attempt is under way).
+ * @property {number} attempt When `reconnecting`: how many attempts in a row
+ *   failed so far (0 once open).
+ * @property {string | null} error When refused or `closed` by the hub or the
+ *   network: what went wrong, in words (the hub's `{error}` when it gave one).
+ * @property {number | null} httpStatus When the hub (or a proxy in front of
+ *   it) refused the stream: its HTTP status (503 when it is full or draining,
+ *   502/504 from a proxy while the hub restarts).
  * @property {number | null} retryAfter When the hub sent `Retry-After`: seconds.
  * @property {boolean} byUser True when `closed` by {@linkcode HeraldConnection#close}.
  */
@@ -95,8 +106,11 @@ const HUB_ROOT = new URL("../", import.meta.url);
  * @property {number} [retryMs] The hub's RETRY_MS, for the countdown.
  *   Default: 5000, or what the hub's welcome says.
  * @property {boolean} [withCredentials] Send cookies cross-origin. Default: false.
- * @property {boolean} [diagnose] When the browser closes the stream for good,
- *   ask the hub once why (its status and `{error}`). Default: true.
+ * @property {number} [maxRetryMs] The longest wait between two attempts.
+ *   Default: 30000.
+ * @property {boolean} [diagnose] When the browser refuses a stream, ask the
+ *   hub why (its status and `{error}`), and stop retrying when it is a 4xx.
+ *   Default: true; false retries every refusal.
  * @property {(status: HeraldStatus, detail: StatusDetail) => void} [onStatus]
  *   Called on every change of status (and again when the reason for `closed`
  *   is known); the first call (`connecting`) comes before `connect()` returns.
@@ -145,6 +159,10 @@ export class HeraldConnection {
   #listeners = new Map();
   /** @type {AbortController | null} */
   #diagnosis = null;
+  /** @type {ReturnType<typeof setTimeout> | null} */
+  #timer = null;
+  /** Attempts that failed in a row since the stream was last open. */
+  #failures = 0;
 
   /**
    * @param {string | URL} url The hub's `/events` URL.
@@ -245,6 +263,7 @@ export class HeraldConnection {
    */
   reconnect() {
     this.#teardown();
+    this.#failures = 0;
     this.#open("connecting");
   }
 
@@ -263,7 +282,7 @@ export class HeraldConnection {
     return url.href;
   }
 
-  /** @param {HeraldStatus} status */
+  /** @param {HeraldStatus | null} status The status to report; null keeps it. */
   #open(status) {
     const source = new EventSource(this.#streamUrl(), {
       withCredentials: this.#options.withCredentials ?? false,
@@ -271,10 +290,12 @@ export class HeraldConnection {
     this.#source = source;
     for (const name of this.#handlers.keys()) this.#listen(source, name);
     source.addEventListener("open", () => {
-      if (this.#source === source) this.#setStatus("open", {});
+      if (this.#source !== source) return;
+      this.#failures = 0;
+      this.#setStatus("open", {});
     });
     source.addEventListener("error", () => this.#onError(source));
-    this.#setStatus(status, {});
+    if (status !== null) this.#setStatus(status, {});
   }
 
   /**
@@ -329,65 +350,109 @@ export class HeraldConnection {
   /** @param {EventSource} source */
   #onError(source) {
     if (this.#source !== source) return;
-    if (source.readyState === EventSource.CONNECTING) {
-      // The browser retries on its own after the hub's retry delay.
-      this.#setStatus("reconnecting", {
-        reconnectAt: Date.now() + this.#detail.retryMs,
-      });
-      return;
-    }
-    // CLOSED: the hub answered something other than a stream (a 503 when it
-    // is full), and the browser will not try again. Ask once why.
+    // herald.js makes every attempt itself, so that each one resumes with
+    // ?lastEventId= and a refusal (which the browser never retries) is retried.
+    const refused = source.readyState === EventSource.CLOSED;
     this.#source = null;
     source.close();
-    this.#setStatus("closed", {
-      error: "The hub refused the stream",
+    this.#failures++;
+    if (!refused) {
+      // A network error or the end of the stream (a drain): the hub's hint.
+      this.#schedule(0, {});
+      return;
+    }
+    // The hub or a proxy answered something other than a stream. Ask why.
+    if (this.#options.diagnose ?? true) {
+      this.#setStatus("reconnecting", {
+        error: "The hub refused the stream",
+        attempt: this.#failures,
+      });
+      void this.#diagnose();
+    } else {
+      this.#schedule(0, { error: "The hub refused the stream" });
+    }
+  }
+
+  /**
+   * The wait before the next attempt: the hub's hint first, then doubling
+   * (up to `maxRetryMs`) with jitter, so clients do not return in step.
+   * @returns {number}
+   */
+  #backoff() {
+    const hint = this.#detail.retryMs;
+    if (this.#failures <= 1) return hint;
+    const cap = Math.max(hint, this.#options.maxRetryMs ?? 30_000);
+    const ceiling = Math.min(cap, hint * 2 ** (this.#failures - 1));
+    return Math.round(ceiling / 2 + Math.random() * ceiling / 2);
+  }
+
+  /**
+   * Reports `reconnecting` and opens a new stream after the backoff (or
+   * `atLeastMs`, a `Retry-After`, when longer).
+   * @param {number} atLeastMs
+   * @param {Partial<StatusDetail>} detail
+   */
+  #schedule(atLeastMs, detail) {
+    const delay = Math.max(this.#backoff(), atLeastMs);
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#open(null);
+    }, delay);
+    this.#setStatus("reconnecting", {
+      ...detail,
+      reconnectAt: Date.now() + delay,
+      attempt: this.#failures,
     });
-    if (this.#options.diagnose ?? true) void this.#diagnose();
   }
 
   async #diagnose() {
     const controller = new AbortController();
     this.#diagnosis = controller;
     const timer = setTimeout(() => controller.abort(), 10_000);
+    /** @type {Partial<StatusDetail>} */
+    let detail = { error: "The hub cannot be reached" };
+    let retry = true;
     try {
-      const res = await fetch(this.#baseUrl, {
+      const res = await fetch(this.#streamUrl(), {
         headers: { Accept: "text/event-stream" },
         credentials: this.#options.withCredentials ? "include" : "same-origin",
         signal: controller.signal,
       });
       if (res.ok) {
-        // The hub accepts streams again: drop this one, say so.
+        // The hub accepts streams again: drop this one, try again.
         await res.body?.cancel();
-        this.#updateClosed({
+        detail = {
           error: "The stream was refused, but the hub accepts streams again",
-        });
-        return;
+        };
+      } else {
+        const error = await readError(res);
+        detail = {
+          error: error.message,
+          httpStatus: error.status,
+          retryAfter: error.retryAfter,
+        };
+        retry = isRetryable(error.status);
       }
-      const error = await readError(res);
-      this.#updateClosed({
-        error: error.message,
-        httpStatus: error.status,
-        retryAfter: error.retryAfter,
-      });
     } catch {
-      if (!controller.signal.aborted) {
-        this.#updateClosed({ error: "The hub cannot be reached" });
-      }
+      if (controller.signal.aborted && this.#diagnosis !== controller) return;
     } finally {
       clearTimeout(timer);
       if (this.#diagnosis === controller) this.#diagnosis = null;
     }
-  }
-
-  /** @param {Partial<StatusDetail>} detail */
-  #updateClosed(detail) {
-    if (this.#status === "closed" && this.#source === null) {
+    // Torn down (close or reconnect) meanwhile: nothing to report.
+    if (this.#source !== null || this.#timer !== null) return;
+    if (this.#status !== "reconnecting") return;
+    if (retry) {
+      this.#schedule((detail.retryAfter ?? 0) * 1000, detail);
+    } else {
       this.#setStatus("closed", detail);
     }
   }
 
   #teardown() {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
     this.#diagnosis?.abort();
     this.#diagnosis = null;
     const source = this.#source;
@@ -537,6 +602,17 @@ async function readError(res) {
 }
 
 /**
+ * Whether a refusal may pass by itself: a timeout, too many requests, or any
+ * 5xx (502/503/504 from a proxy while the hub restarts, 503 when it is full
+ * or draining). Any other 4xx means the request itself is wrong.
+ * @param {number} status
+ * @returns {boolean}
+ */
+function isRetryable(status) {
+  return status === 408 || status === 425 || status === 429 || status >= 500;
+}
+
+/**
  * @param {number} retryMs
  * @returns {StatusDetail}
  */
@@ -544,6 +620,7 @@ function freshDetail(retryMs) {
   return {
     retryMs,
     reconnectAt: null,
+    attempt: 0,
     error: null,
     httpStatus: null,
     retryAfter: null,

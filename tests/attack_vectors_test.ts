@@ -173,7 +173,7 @@ async function checkPublish(vector: Vector): Promise<void> {
   const reader = response.body!.getReader();
   try {
     const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
-    const opening = /^retry: 5000\n\nevent: system\ndata: [^\n]*\n\n$/;
+    const opening = /^retry: 5000\nevent: system\ndata: [^\n]*\n\n$/;
     let text = await readUntil(reader, decoder, "", (t) => opening.test(t));
     const start = text.length;
 

@@ -321,6 +321,17 @@ Deno.test("browser: the page at / connects, publishes, and shows every text as t
           `reset reason ${result.reset.reason}`,
         );
 
+        // 404: the request is wrong, so no retry; said with its status.
+        assert.deepEqual(result.refused, { status: "closed", httpStatus: 404 });
+        // Capped exponential backoff with jitter: the hint, then within
+        // [hint·2^(n-1)/2, hint·2^(n-1)].
+        assert.deepEqual(result.waits.map((w) => w.attempt), [1, 2, 3, 4]);
+        const bounds = [[90, 100], [90, 200], [190, 400], [390, 800]];
+        result.waits.forEach(({ wait }, i) => {
+          const [low, high] = bounds[i]!;
+          assert.ok(wait >= low! && wait <= high!, `wait ${i + 1}: ${wait} ms`);
+        });
+
         const errors = result.errors;
         for (
           const [name, status] of [
@@ -465,18 +476,19 @@ Deno.test("browser: the page shows a full hub (503), then rides out a restart", 
     let page = a.page;
 
     await t.step(
-      "a 503 that the browser will not retry is shown in words, with Try again",
+      "a 503 (which the browser never retries) is shown in words and retried at a stated time; Try again skips the wait",
       async () => {
         const b = await openPage(browser!, server!.url, pages, {
-          status: "closed",
+          status: "reconnecting",
         });
         const problem = b.page.getByRole("alert");
-        await problem.locator("#problem-text").filter({ hasText: "503" })
-          .waitFor();
-        assert.match(await problem.textContent() ?? "", /full.*HTTP 503/s);
-        assert.deepEqual(
-          await b.page.locator("#status-text").textContent(),
-          "Hub full",
+        await problem.locator("#problem-text").filter({
+          hasText: /HTTP 503.*Trying again at/s,
+        }).waitFor();
+        assert.match(await problem.textContent() ?? "", /busy.*HTTP 503/s);
+        assert.match(
+          await b.page.locator("#status-text").textContent() ?? "",
+          /^Hub busy: reconnecting in \d+ s…$/,
         );
 
         await page.getByRole("button", { name: "Disconnect" }).click();
@@ -727,6 +739,43 @@ async function runHeraldUnitTests({ token }: { token: string }) {
   await within(resetP, "reset");
   stale.close();
 
+  // A refusal that retrying cannot fix (404): closed, with the reason.
+  let refusedDone = () => {};
+  const refusedP = new Promise<void>((resolve) => refusedDone = resolve);
+  let refused = { status: "", httpStatus: 0 as number | null };
+  const wrong = herald.connect("/no-such-stream", {
+    onStatus(status: string, detail: { httpStatus: number | null }) {
+      if (status === "closed" && refused.status === "") {
+        refused = { status, httpStatus: detail.httpStatus };
+        refusedDone();
+      }
+    },
+  });
+  await within(refusedP, "closed on a 404");
+  wrong.close();
+
+  // Refusals retried without asking why: each wait longer than the last.
+  const waits: Array<{ attempt: number; wait: number }> = [];
+  let backedOff = () => {};
+  const backoffP = new Promise<void>((resolve) => backedOff = resolve);
+  const unreachable = herald.connect("/no-such-stream", {
+    retryMs: 100,
+    diagnose: false,
+    onStatus(
+      status: string,
+      detail: { attempt: number; reconnectAt: number | null },
+    ) {
+      if (status !== "reconnecting" || detail.reconnectAt === null) return;
+      waits.push({
+        attempt: detail.attempt,
+        wait: detail.reconnectAt - Date.now(),
+      });
+      if (waits.length >= 4) backedOff();
+    },
+  });
+  await within(backoffP, "four attempts");
+  unreachable.close();
+
   // publish() errors.
   async function failure(...args: unknown[]): Promise<Failure | null> {
     try {
@@ -773,6 +822,8 @@ async function runHeraldUnitTests({ token }: { token: string }) {
     onError,
     badTopic,
     reset: { callbacks: resetCallbacks, handlers: resetHandlers, reason },
+    refused,
+    waits,
     errors,
   };
 }

@@ -1,13 +1,14 @@
 /**
  * Drain, on a real `deno serve` process: on SIGTERM or SIGINT (Deno Deploy
- * evicts with SIGINT, then kills 5 s later) every stream gets a short
- * `retry:` and a clean end, so browsers reconnect at once elsewhere and
+ * evicts with SIGINT, then kills 5 s later) every stream gets a last
+ * `event: system` carrying the drain's `retry:` hint and a clean end, so
+ * browsers reconnect once a restarted (or another) process listens and
  * replay by id; the process exits well before the deadline.
  */
 import assert from "node:assert/strict";
 import { startHerald } from "./_process.ts";
 import { connect, readChunk, writeAll } from "./_raw_http.ts";
-import { eventually } from "./_server.ts";
+import { eventually, startServer } from "./_server.ts";
 import { SseClient } from "./_sse_client.ts";
 
 const TOKEN = "drain-t0ken-5e1f";
@@ -62,7 +63,7 @@ async function readToEnd(conn: Deno.Conn, timeoutMs: number): Promise<string> {
 }
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  Deno.test(`${signal} ends every stream with a short retry and a clean end; the process exits in time`, async () => {
+  Deno.test(`${signal} ends every stream with the drain's retry inside a last event and a clean end; the process exits in time`, async () => {
     await using herald = await startHerald({
       env: { PUBLISH_TOKEN: TOKEN, RETRY_MS: "5000" },
     });
@@ -93,7 +94,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
       const started = performance.now();
       herald.child.kill(signal);
 
-      // Each stream: the last thing is a short retry, then the body ends cleanly.
+      // Each stream: the last thing is the drain's retry, then a clean end.
       for (const client of clients) {
         assert.ok(
           await endsCleanly(client, DEADLINE_MS),
@@ -102,11 +103,16 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
         assert.equal(client.retries.length, 2, String(client.retries));
         assert.equal(client.retries[0], 5000);
         const last = client.retries[1]!;
-        assert.ok(last >= 1 && last <= 1000, `final retry ${last} ms`);
+        assert.ok(last >= 4000 && last <= 6000, `final retry ${last} ms`);
       }
-      // On the wire: `retry: N` as the last event, then the chunked terminator.
+      // On the wire: the hint inside a last `event: system` (a lone `retry:`
+      // block is an empty message to some clients), then the terminator.
       const wire = await readToEnd(raw, DEADLINE_MS);
-      assert.match(wire, /\r\nretry: \d{1,4}\n\n\r\n0\r\n\r\n$/);
+      assert.match(
+        wire,
+        /\r\nretry: \d{4}\nevent: system\ndata: \{[^\n]*"reason":"drain"[^\n]*\}\n\n\r\n0\r\n\r\n$/,
+      );
+      assert.doesNotMatch(wire, /(^|\n)retry: \d+\n\n/, "a lone retry block");
 
       const status = await exitWithin(herald.child, DEADLINE_MS);
       const took = performance.now() - started;
@@ -186,7 +192,7 @@ Deno.test("SIGTERM under deno serve --parallel drains the streams of every isola
     for (const client of clients) {
       assert.ok(await endsCleanly(client, DEADLINE_MS), "a stream did not end");
       const last = client.retries.at(-1)!;
-      assert.ok(last >= 1 && last <= 1000, `final retry ${last} ms`);
+      assert.ok(last >= 4000 && last <= 6000, `final retry ${last} ms`);
     }
     const status = await exitWithin(herald.child, DEADLINE_MS);
     assert.ok(status !== null, "the process did not exit within 5 s");
@@ -197,5 +203,24 @@ Deno.test("SIGTERM under deno serve --parallel drains the streams of every isola
     await herald.stop();
   } finally {
     for (const client of clients) await client.close();
+  }
+});
+
+Deno.test("GET /events while the app drains answers 503 with Retry-After and {error}, not a stream", async () => {
+  // `deno serve` stops listening on the first signal by itself, so this is
+  // what a request that still reaches a draining app gets (and what nginx's
+  // `proxy_next_upstream http_503` moves to the next instance).
+  await using server = await startServer();
+  const open = await SseClient.open(`${server.url}/events`);
+  try {
+    await open.next();
+    server.app.drain();
+    assert.ok(await endsCleanly(open, DEADLINE_MS), "the stream did not end");
+    const response = await fetch(`${server.url}/events`);
+    assert.equal(response.status, 503);
+    assert.match(response.headers.get("retry-after") ?? "", /^[1-9]\d*$/);
+    assert.match((await response.json()).error, /^Cannot subscribe: /);
+  } finally {
+    await open.close();
   }
 });

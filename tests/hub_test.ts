@@ -64,7 +64,7 @@ Deno.test("Hub.subscribe() with an async history holds live events during the re
   }
 });
 
-Deno.test("Hub.subscribe() sends retry, reset, welcome, then the replay, in that order", async () => {
+Deno.test("Hub.subscribe() sends retry inside the reset block, then the welcome, then the replay, in that order", async () => {
   const hub = new Hub(new LocalBus("a"), new MemoryHistory({ size: 2 }), {
     heartbeatMs: 0,
     updateIntervalMs: 0,
@@ -77,8 +77,9 @@ Deno.test("Hub.subscribe() sends retry, reset, welcome, then the replay, in that
     const text = await readUntil(reader, (t) => messages(t).length >= 2);
     assert.match(
       text,
-      /^retry: 777\n\nevent: reset\ndata: \{"reason":"history-exceeded"/,
+      /^retry: 777\nevent: reset\ndata: \{"reason":"history-exceeded"/,
     );
+    assert.doesNotMatch(text, /^retry: \d+\n\n/m, "no lone retry block");
     assert.ok(text.indexOf("event: reset") < text.indexOf("event: system"));
     assert.ok(text.indexOf("event: system") < text.indexOf("event: chat"));
     assert.deepEqual(messages(text), ["m2", "m3"]);
@@ -193,8 +194,15 @@ Deno.test("Hub.subscribe() throws HubFullError at maxClients and HubClosedError 
       true,
       "the stream ends after the last retry",
     );
-    const retry = Number(/retry: (\d+)\n\n$/.exec(text)![1]);
-    assert.ok(retry >= 100 && retry < 200, `retry ${retry}`);
+    // The hint travels in a real event, never in a block of its own.
+    const last = /retry: (\d+)\nevent: system\ndata: (.*)\n\n$/.exec(text);
+    assert.ok(last !== null, text);
+    const retry = Number(last[1]);
+    assert.ok(retry >= 100 && retry <= 150, `retry ${retry}`);
+    const data = JSON.parse(last[2]!);
+    assert.equal(data.reason, "drain");
+    assert.equal(data.retry, retry);
+    assert.doesNotMatch(text, /^retry: \d+\n\n/m, "no lone retry block");
   }
   assert.equal(hub.stats().localClients, 0);
   await hub.close();
@@ -239,6 +247,7 @@ Deno.test("Hub ends a stream whose replay fails, so the client retries with the 
     const reader = hub.subscribe(["chat"], "1-0").getReader();
     const text = await readUntil(reader, (t) => t.includes("retry: 100"));
     assert.equal((await reader.read()).done, true);
+    assert.match(text, /^retry: 100\nevent: system\ndata: .*"replay-failed"/);
     assert.doesNotMatch(text, /event: reset/);
     assert.equal(hub.stats().localClients, 0);
   } finally {

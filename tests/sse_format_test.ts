@@ -182,8 +182,8 @@ Deno.test("formatComment() turns every line of the text into a comment line", ()
   ]);
 });
 
-Deno.test("formatRetry() writes a lone retry field", () => {
-  assert.equal(formatRetry(250), "retry: 250\n\n");
+Deno.test("formatRetry() writes a retry field line with no blank line, to go inside the next block", () => {
+  assert.equal(formatRetry(250), "retry: 250\n");
   assert.deepEqual(parse(formatRetry(250)), {
     events: [],
     retries: [250],
