@@ -104,7 +104,10 @@ export class BroadcastChannelBus implements Bus {
   readonly #peerTimeoutMs: number;
   readonly #ready: Promise<void>;
   readonly #timers: Array<ReturnType<typeof setTimeout>> = [];
-  /** Peers that lost events for good: their next id moves the horizon. */
+  /**
+   * Peers whose earlier events may be missing here (lost for good, or sent
+   * before we first heard them): their next id moves the horizon.
+   */
   readonly #lossFrom = new Set<string>();
   #horizon: EventId;
   #clients = 0;
@@ -132,6 +135,8 @@ export class BroadcastChannelBus implements Bus {
       onData: (from, events) => this.#receiveEvents(from, events),
       onControl: (from, control) => this.#receiveControl(from, control),
       onLoss: (from) => this.#lost(from),
+      // Heard first mid-stream: what it sent before is not known complete.
+      onGuessedStart: (from) => this.#lossFrom.add(from),
       ackBody: () => ({ kind: "clock", clock: this.#watermark() }),
       size: eventBytes,
       window: options.window ?? "auto",

@@ -109,6 +109,13 @@ export interface ReliableChannelOptions<D, C> {
    * control message after them is handed on.
    */
   onLoss: (from: string) => void;
+  /**
+   * `from` was first heard with no word on where this end should start (it
+   * spoke before it heard us join), so the frames it posted just before are
+   * not known to be complete: the owner should treat what came before the
+   * next item from it as possibly missed. @default {() => {}}
+   */
+  onGuessedStart?: (from: string) => void;
   /** The body of acknowledgements (e.g. the owner's clock). @default {() => null} */
   ackBody?: () => C | null;
   /** The bytes an item takes, for the budgets. @default {() => 1024} */
@@ -545,14 +552,12 @@ export class ReliableChannel<D, C> {
     // (its first frame after hearing us); frame 0 of a peer born after us;
     // else the frame in hand (the peer spoke before it heard us join).
     const told = frame.starts[this.node];
-    const start = remembered ??
-      (typeof told === "number"
-        ? told
-        : frame.born > this.#born
-        ? 0
-        : frame.kind === "data"
-        ? frame.seq
-        : frame.next);
+    let start = remembered ??
+      (typeof told === "number" ? told : frame.born > this.#born ? 0 : null);
+    if (start === null) {
+      start = frame.kind === "data" ? frame.seq : frame.next;
+      this.#options.onGuessedStart?.(frame.from);
+    }
     inbound = {
       expected: start,
       pending: new Map(),
