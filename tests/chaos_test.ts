@@ -4,6 +4,7 @@
  * rate to every isolate. Every id is counted: none lost, none twice, none out
  * of order, and no reset. CI runs a few seconds; the soak of issue 17 is
  * CHAOS_SECONDS=60 CHAOS_SUBSCRIBERS=50 CHAOS_RATE=200 CHAOS_MIN_MS=1000 CHAOS_MAX_MS=3000 deno task test tests/chaos_test.ts
+ * (CHAOS_REPORT=file.json writes the counts).
  */
 import assert from "node:assert/strict";
 import { compareIdText } from "../lib/event_id.ts";
@@ -122,4 +123,12 @@ Deno.test(`chaos: ${SUBSCRIBERS} subscribers reconnecting every ${MIN_MS}-${MAX_
   }
   const connects = tallies.reduce((n, t) => n + t.connects, 0);
   assert.ok(connects > SUBSCRIBERS, `subscribers reconnected (${connects})`);
+  const report = Deno.env.get("CHAOS_REPORT");
+  if (report !== undefined) {
+    const deliveries = tallies.reduce((n, t) => n + t.ids.length, 0);
+    await Deno.writeTextFile(
+      report,
+      JSON.stringify({ published: published.length, deliveries, connects }),
+    );
+  }
 });
