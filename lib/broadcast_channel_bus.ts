@@ -134,6 +134,7 @@ export class BroadcastChannelBus implements Bus {
       event: draft.event,
       data: draft.data,
       id: formatId(id),
+      ...(draft.private === true ? { private: true } : {}),
     };
     this.#post({ kind: "event", from: this.node, event });
     this.#order.local(id, event);
