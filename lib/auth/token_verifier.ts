@@ -90,6 +90,43 @@ async function importPublicKey(
   return keys;
 }
 
+/** Imports the HMAC secret once for each allowed HS algorithm. */
+async function importSecret(
+  secret: Uint8Array,
+  algorithms: readonly string[],
+): Promise<Map<string, CryptoKey | Uint8Array>> {
+  const keys = new Map<string, CryptoKey | Uint8Array>();
+  for (const algorithm of algorithms) {
+    const hash = `SHA-${algorithm.slice(2)}`;
+    keys.set(
+      algorithm,
+      await crypto.subtle.importKey(
+        "raw",
+        new Uint8Array(secret),
+        { name: "HMAC", hash },
+        false,
+        ["verify"],
+      ),
+    );
+  }
+  return keys;
+}
+
+/** The key function jose calls: the key imported for the token's `alg`, or a refusal. */
+function byAlgorithm(
+  imported: ReadonlyMap<string, CryptoKey | Uint8Array>,
+): JWTVerifyGetKey {
+  return (header) => {
+    const key = imported.get(header.alg ?? "");
+    if (key === undefined) {
+      throw new errors.JOSEAlgNotAllowed(
+        '"alg" (Algorithm) Header Parameter value not allowed',
+      );
+    }
+    return key;
+  };
+}
+
 function reasonOf(error: unknown): string {
   if (error instanceof errors.JWTExpired) return "the token has expired";
   if (error instanceof errors.JWTClaimValidationFailed) {
@@ -142,18 +179,11 @@ export function createTokenVerifier(
   const now = options.now ?? Date.now;
   let getKey: Promise<JWTVerifyGetKey>;
   if (keys.kind === "secret") {
-    getKey = Promise.resolve(() => keys.secret);
+    // Imported once per algorithm, not on every verify (jose would).
+    getKey = importSecret(keys.secret, config.algorithms).then(byAlgorithm);
   } else if (keys.kind === "publicKey") {
     getKey = importPublicKey(keys.format, keys.text, config.algorithms).then(
-      (imported) => (header) => {
-        const key = imported.get(header.alg ?? "");
-        if (key === undefined) {
-          throw new errors.JOSEAlgNotAllowed(
-            '"alg" (Algorithm) Header Parameter value not allowed',
-          );
-        }
-        return key;
-      },
+      byAlgorithm,
     );
   } else {
     const jwks = createRemoteJWKSet(new URL(keys.url), {
