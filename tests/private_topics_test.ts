@@ -2,7 +2,9 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { dataOf, SseClient, type SseEvent } from "./_sse_client.ts";
-import { startServer, type TestServer } from "./_server.ts";
+import { BroadcastChannelBus } from "../lib/broadcast_channel_bus.ts";
+import type { HubEvent } from "../lib/bus.ts";
+import { eventually, startServer, type TestServer } from "./_server.ts";
 import {
   forged,
   keyPair,
@@ -585,4 +587,38 @@ Deno.test("GET /events with JWT_PUBLIC_KEY refuses algorithm confusion (HS256 si
     headers: bearer(await mint(all, { alg: "RS256" }, pair.privateKey)),
   });
   assert.equal((await ok.next()).event, "system");
+});
+
+Deno.test("BroadcastChannelBus carries the private flag to the other isolates; public events stay without it", async () => {
+  const channel = `test-${crypto.randomUUID()}`;
+  const a = new BroadcastChannelBus({
+    channel,
+    node: "a",
+    joinMs: 0,
+    presenceMs: 50,
+  });
+  const b = new BroadcastChannelBus({
+    channel,
+    node: "b",
+    joinMs: 0,
+    presenceMs: 50,
+  });
+  const seen: HubEvent[] = [];
+  b.subscribe((event) => seen.push(event));
+  try {
+    await eventually(() => b.presence().isolates === 2, 5000, "the peer");
+    await a.publish({
+      topic: "t",
+      event: "chat",
+      data: '"secret"',
+      private: true,
+    });
+    await a.publish({ topic: "t", event: "chat", data: '"open"' });
+    await eventually(() => seen.length === 2, 5000, "both events on b");
+    assert.equal(seen[0]!.private, true);
+    assert.ok(!("private" in seen[1]!));
+  } finally {
+    await a.close();
+    await b.close();
+  }
 });
