@@ -35,11 +35,22 @@ async function connectEngine(
 
 /** The app for `config`: BroadcastChannel (or Redis) engine, `static/` on disk, JSON logs. */
 export async function composeApp(config: Config): Promise<App> {
-  return createApp(config, {
+  const app = createApp(config, {
     ...await connectEngine(config),
     readAsset: createDenoAssetReader(new URL("../static/", import.meta.url)),
     logger: consoleLogger,
   });
+  try {
+    await app.ready;
+  } catch (error) {
+    // A key that cannot be imported is a config error, like a short secret.
+    // deno-lint-ignore no-console
+    console.error(
+      `herald: ${error instanceof Error ? error.message : String(error)}`,
+    );
+    Deno.exit(2);
+  }
+  return app;
 }
 
 /**

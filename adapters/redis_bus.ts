@@ -38,7 +38,8 @@ import type { RedisPresence } from "./redis_presence.ts";
 /**
  * KEYS[1] the log, KEYS[2] the topic's stream, KEYS[3] the log's generation;
  * ARGV: log length, topic length (0 keeps none), topic, event, data, a token
- * for a new generation. Returns the event's id.
+ * for a new generation, and "1" for a private event (kept as field `v`;
+ * absent on public events). Returns the event's id.
  *
  * The id is made here, as XADD * would (Redis clock, never below the last
  * id), but above the last id of both streams, so the second XADD cannot fail
@@ -74,11 +75,18 @@ if now > ms then
 else
   id = string.format('%.0f-%.0f', ms, seq + 1)
 end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], id,
-  't', ARGV[3], 'e', ARGV[4], 'd', ARGV[5], 'p', log_last)
+local log_fields = {'t', ARGV[3], 'e', ARGV[4], 'd', ARGV[5], 'p', log_last}
+local topic_fields = {'e', ARGV[4], 'd', ARGV[5], 'p', topic_last}
+if ARGV[7] == '1' then
+  table.insert(log_fields, 'v')
+  table.insert(log_fields, '1')
+  table.insert(topic_fields, 'v')
+  table.insert(topic_fields, '1')
+end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], id, unpack(log_fields))
 if tonumber(ARGV[2]) > 0 then
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], id,
-    'e', ARGV[4], 'd', ARGV[5], 'p', topic_last)
+    unpack(topic_fields))
 else
   redis.call('XADD', KEYS[2], 'MAXLEN', '0', id, 'p', topic_last)
 end
@@ -176,7 +184,15 @@ export class RedisBus implements Bus {
       id = await PUBLISH.run(
         this.#writer,
         [keys.log, keys.topic(draft.topic), keys.generation],
-        [logSize, historySize, draft.topic, draft.event, draft.data, token],
+        [
+          logSize,
+          historySize,
+          draft.topic,
+          draft.event,
+          draft.data,
+          token,
+          draft.private === true ? "1" : "0",
+        ],
       );
     } catch (error) {
       throw new BusUnavailableError(
@@ -186,11 +202,12 @@ export class RedisBus implements Bus {
         { cause: error },
       );
     }
-    const event = {
+    const event: HubEvent = {
       topic: draft.topic,
       event: draft.event,
       data: draft.data,
       id: String(id),
+      ...(draft.private === true ? { private: true as const } : {}),
     };
     // If Redis comes back without it, the reader knows events were lost.
     this.#accepted = later(this.#accepted, event.id);
@@ -396,6 +413,7 @@ export class RedisBus implements Bus {
       event: fields.e ?? "",
       data: fields.d ?? "",
       id,
+      ...(fields.v === "1" ? { private: true } : {}),
     };
     for (const listener of this.#listeners) {
       try {

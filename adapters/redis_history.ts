@@ -204,9 +204,13 @@ function logVerdict(
 function toEvent(topic: string, id: string, list: readonly string[]): HubEvent {
   let event = "";
   let data = "";
+  let isPrivate = false;
   for (let i = 0; i + 1 < list.length; i += 2) {
     if (list[i] === "e") event = list[i + 1] as string;
     else if (list[i] === "d") data = list[i + 1] as string;
+    else if (list[i] === "v") isPrivate = list[i + 1] === "1";
   }
-  return { topic, event, data, id };
+  return isPrivate
+    ? { topic, event, data, id, private: true }
+    : { topic, event, data, id };
 }

@@ -246,7 +246,8 @@ export class EpollPool implements StreamSink, Pool {
     const timeoutMs = options.timeoutMs ?? 30000;
     this.#request = new TextEncoder().encode(
       `GET ${options.path} HTTP/1.1\r\nHost: ${options.host}:${options.port}\r\n` +
-        `Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n`,
+        `Accept: text/event-stream\r\nCache-Control: no-cache\r\n` +
+        (options.headers ?? []).map((h) => h + "\r\n").join("") + "\r\n",
     );
     this.#requestLength = BigInt(this.#request.length);
     this.#startLoop();

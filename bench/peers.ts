@@ -7,6 +7,7 @@
  * `redis-server` (`herald-redis`). Every server is started through
  * `bash -c "ulimit -n <n>; exec ..."` so it can hold 10,000 sockets.
  */
+import { SignJWT } from "jose";
 import { processTree } from "./proc.ts";
 
 /** A server the benchmark can run. */
@@ -28,6 +29,13 @@ export interface PeerSpec {
   eventsPath: string;
   /** Path of the publish endpoint. */
   publishPath: string;
+  /** Extra request header lines of every stream ("Name: value"). @default {[]} */
+  streamHeaders?: string[];
+  /** Extra request header lines of every publish. @default {[]} */
+  publishHeaders?: string[];
+  /** Publish every n-th message with `"private": true` (0: none). @default {0} */
+  privateEvery?: number;
+
   /**
    * Server processes to start, each on its own port; streams and publishes
    * are spread over them round-robin. @default {1}
@@ -97,6 +105,14 @@ const HERALD_ENV = {
   MAX_CLIENTS: "20000",
 };
 
+/** The secret of the herald-private peer, and the token each of its streams sends. */
+const BENCH_SECRET = "bench-secret-that-is-at-least-32-bytes";
+const BENCH_PUBLISH_TOKEN = "bench-publish-token";
+const BENCH_STREAM_TOKEN = await new SignJWT({
+  mercure: { subscribe: ["chat"] },
+}).setProtectedHeader({ alg: "HS256" }).setExpirationTime("6h")
+  .sign(new TextEncoder().encode(BENCH_SECRET));
+
 /** Every peer the harness knows, by name. */
 export const PEERS: Record<string, PeerSpec> = {
   herald: {
@@ -108,6 +124,26 @@ export const PEERS: Record<string, PeerSpec> = {
     }),
     eventsPath: "/events?topic=chat",
     publishPath: "/message",
+  },
+  "herald-private": {
+    name: "herald-private",
+    label:
+      "herald, 1 isolate, every stream with a token, half the events private",
+    command: (port) => ({
+      argv: denoTask("start"),
+      env: {
+        ...HERALD_ENV,
+        PORT: String(port),
+        JWT_SECRET: BENCH_SECRET,
+        PUBLISH_TOKEN: BENCH_PUBLISH_TOKEN,
+      },
+    }),
+    eventsPath: "/events?topic=chat",
+    publishPath: "/message",
+    // Verified once per stream when it opens (the cookie, as a browser sends it).
+    streamHeaders: [`Cookie: mercureAuthorization=${BENCH_STREAM_TOKEN}`],
+    publishHeaders: [`Authorization: Bearer ${BENCH_PUBLISH_TOKEN}`],
+    privateEvery: 2,
   },
   "herald-node": {
     name: "herald-node",

@@ -98,6 +98,10 @@ export interface PhaseContext {
   nextSeq: number;
   /** Publisher connections. @default {4} */
   publishConnections?: number;
+  /** Extra header lines of every publish (a token). @default {[]} */
+  publishHeaders?: string[];
+  /** Every n-th message is published private; 0: none. @default {0} */
+  privateEvery?: number;
 }
 
 /** Options of one phase. */
@@ -135,6 +139,12 @@ export async function runPhase(
     path: ctx.publishPath,
     connections: ctx.publishConnections ?? 4,
     padding: options.padding ?? 0,
+    ...(ctx.publishHeaders === undefined
+      ? {}
+      : { headers: ctx.publishHeaders }),
+    ...(ctx.privateEvery === undefined
+      ? {}
+      : { privateEvery: ctx.privateEvery }),
   });
   const serverPids = ctx.serverPids ?? [ctx.serverPid];
   const sidecarPids = ctx.sidecarPids ?? [];

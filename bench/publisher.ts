@@ -27,6 +27,8 @@ export interface PublishOptions {
   headers?: string[];
   /** Characters of padding added to each message. @default {0} */
   padding?: number;
+  /** Every n-th message (by seq) is sent with `"private": true`; 0: none. @default {0} */
+  privateEvery?: number;
 }
 
 /** What a publishing run did. */
@@ -70,9 +72,11 @@ export class Publisher {
 
   /** The body of message `seq`, due at `dueMs`. */
   body(seq: number, dueMs: number): string {
+    const every = this.#options.privateEvery ?? 0;
     return JSON.stringify({
       message: benchMessage(seq, dueMs * 1000) + this.#padding,
       topic: "chat",
+      ...(every > 0 && seq % every === 0 ? { private: true } : {}),
     });
   }
 

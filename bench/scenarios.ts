@@ -136,6 +136,9 @@ async function openAll(
     count,
     concurrency,
     readSize: count > 2000 ? 8192 : 65536,
+    ...(peer.spec.streamHeaders === undefined
+      ? {}
+      : { headers: peer.spec.streamHeaders }),
   });
   if (open.established < count) {
     throw new Error(
@@ -163,6 +166,12 @@ function context(
     ports: peer.ports,
     publishPath: peer.spec.publishPath,
     nextSeq: 0,
+    ...(peer.spec.publishHeaders === undefined
+      ? {}
+      : { publishHeaders: peer.spec.publishHeaders }),
+    ...(peer.spec.privateEvery === undefined
+      ? {}
+      : { privateEvery: peer.spec.privateEvery }),
   };
 }
 
@@ -330,6 +339,9 @@ export async function runQuick(
       count: streams,
       concurrency: 64,
       timeoutMs: 10000,
+      ...(peer.spec.streamHeaders === undefined
+        ? {}
+        : { headers: peer.spec.streamHeaders }),
     });
     const ctx = context(peer, fleet, open.established);
     const phase = await runPhase(ctx, {

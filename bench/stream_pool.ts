@@ -28,6 +28,8 @@ export interface OpenOptions {
   readSize?: number;
   /** Give up on a stream whose response head has not come after this. @default {30000} */
   timeoutMs?: number;
+  /** Extra request header lines ("Name: value"), e.g. a token cookie. @default {[]} */
+  headers?: string[];
 }
 
 /** How the opening went. */
@@ -108,7 +110,8 @@ export class StreamPool implements StreamSink, Pool {
     const timeoutMs = options.timeoutMs ?? 30000;
     const request = new TextEncoder().encode(
       `GET ${options.path} HTTP/1.1\r\nHost: ${options.host}:${options.port}\r\n` +
-        `Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n`,
+        `Accept: text/event-stream\r\nCache-Control: no-cache\r\n` +
+        (options.headers ?? []).map((h) => h + "\r\n").join("") + "\r\n",
     );
     const errors: Record<string, number> = {};
     let failed = 0;

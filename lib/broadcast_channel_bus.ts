@@ -195,6 +195,7 @@ export class BroadcastChannelBus implements Bus {
       event: draft.event,
       data: draft.data,
       id: formatId(id),
+      ...(draft.private === true ? { private: true } : {}),
     };
     this.#reliable.send(event);
     this.#order.local(id, event);

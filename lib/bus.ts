@@ -16,6 +16,12 @@ export interface EventDraft {
   readonly event: string;
   /** The SSE data, already serialised (JSON text). Identical on every isolate. */
   readonly data: string;
+  /**
+   * Set on a private event: only streams whose token grants its topic get it,
+   * live and in replay. Absent (not false) on public events, so buses and
+   * stores that predate it carry public events unchanged.
+   */
+  readonly private?: true;
 }
 
 /** A published event with the id the bus gave it. */

@@ -4,6 +4,8 @@
  * runs anywhere and its tests need no permissions. Web-only.
  */
 
+import { type AuthConfig, readAuthConfig } from "./auth/auth_config.ts";
+
 /** herald's settings, with the defaults of the HTTP contract. */
 export interface Config {
   /** Listen port (`PORT`); 0 picks a free one. */
@@ -34,6 +36,8 @@ export interface Config {
   readonly maxQueuedBytes: number;
   /** Redis URL of the distributed engine (`REDIS_URL`); null: in memory. */
   readonly redisUrl: string | null;
+  /** Signed-token settings (`JWT_*`, `JWKS_URL`, `SUBSCRIBE_AUTH`, `AUTH_*`); see lib/auth/. */
+  readonly auth: AuthConfig;
 }
 
 /** Raised by {@linkcode loadConfig} for a value it cannot use; names the variable. */
@@ -155,6 +159,17 @@ function readRedisUrl(env: Env): string | null {
   return raw;
 }
 
+function readAuth(env: Env): AuthConfig {
+  try {
+    return readAuthConfig(env);
+  } catch (error) {
+    if (error instanceof Error && error.name === "AuthConfigError") {
+      throw new ConfigError(error.message);
+    }
+    throw error;
+  }
+}
+
 const DAY_MS = 86_400_000;
 
 /**
@@ -203,5 +218,6 @@ export function loadConfig(env: Env): Config {
       2 ** 30,
     ),
     redisUrl: readRedisUrl(env),
+    auth: readAuth(env),
   });
 }

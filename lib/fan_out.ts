@@ -34,7 +34,10 @@ interface Pending {
   readonly topic: string;
   readonly id: EventId;
   readonly bytes: Uint8Array;
+  readonly private: boolean;
 }
+
+const NO_SUBSCRIBERS: ReadonlyMap<string, ReadonlySet<Subscriber>> = new Map();
 
 /**
  * Sends each event's bytes to the subscribers of its topic, coalescing bursts.
@@ -45,6 +48,7 @@ interface Pending {
  */
 export class FanOut {
   readonly #topics: ReadonlyMap<string, ReadonlySet<Subscriber>>;
+  readonly #private: ReadonlyMap<string, ReadonlySet<Subscriber>>;
   readonly #coalesceMs: () => number;
   readonly #now: () => number;
   #pending: Pending[] = [];
@@ -52,12 +56,18 @@ export class FanOut {
   #refilledAt = Number.NEGATIVE_INFINITY;
   #timer: ReturnType<typeof setTimeout> | null = null;
 
-  /** Fans out to the subscribers in `topics` (the hub's live index). */
+  /**
+   * Fans out to the subscribers in `topics` (the hub's live index); private
+   * events go only to those in `privateTopics` (a subset, per topic).
+   */
   constructor(
     topics: ReadonlyMap<string, ReadonlySet<Subscriber>>,
     options: FanOutOptions = {},
+    privateTopics: ReadonlyMap<string, ReadonlySet<Subscriber>> =
+      NO_SUBSCRIBERS,
   ) {
     this.#topics = topics;
+    this.#private = privateTopics;
     const coalesceMs = options.coalesceMs ?? 5;
     this.#coalesceMs = typeof coalesceMs === "number"
       ? () => coalesceMs
@@ -65,20 +75,23 @@ export class FanOut {
     this.#now = options.now ?? (() => performance.now());
   }
 
-  /** Sends (now or with the next batch) one encoded event of `topic`. */
-  send(topic: string, id: EventId, bytes: Uint8Array): void {
+  /**
+   * Sends (now or with the next batch) one encoded event of `topic`; a
+   * private one reaches only the topic's permitted subscribers.
+   */
+  send(topic: string, id: EventId, bytes: Uint8Array, isPrivate = false): void {
     const windowMs = this.#coalesceMs();
     const now = this.#now();
     this.#refill(now, windowMs);
     if (this.#pending.length === 0 && this.#tokens >= 1) {
       this.#tokens -= 1;
-      const subscribers = this.#topics.get(topic);
+      const subscribers = (isPrivate ? this.#private : this.#topics).get(topic);
       if (subscribers !== undefined) {
         for (const subscriber of subscribers) subscriber.deliver(id, bytes);
       }
       return;
     }
-    this.#pending.push({ topic, id, bytes });
+    this.#pending.push({ topic, id, bytes, private: isPrivate });
     this.#timer ??= setTimeout(
       () => this.flush(),
       Math.max(0, (1 - this.#tokens) * windowMs),
@@ -113,15 +126,29 @@ export class FanOut {
       const subscribers = this.#topics.get(topic);
       if (subscribers === undefined) continue;
       const joined = group.length === 1 ? group[0]!.bytes : join(group);
+      // With private events, two chunks at most: all of them, for the
+      // permitted, and the public ones, for the rest. Never one per stream.
+      const permitted = this.#private.get(topic);
+      const mixed = group.some((entry) => entry.private);
+      const publicGroup = mixed ? group.filter((entry) => !entry.private) : [];
+      const joinedPublic = !mixed
+        ? joined
+        : publicGroup.length === 0
+        ? null
+        : join(publicGroup);
       for (const subscriber of subscribers) {
-        if (subscriber.takesBatches) subscriber.write(joined);
-        else oneByOne.add(subscriber);
+        if (!subscriber.takesBatches) oneByOne.add(subscriber);
+        else if (!mixed || permitted?.has(subscriber)) subscriber.write(joined);
+        else if (joinedPublic !== null) subscriber.write(joinedPublic);
       }
     }
     if (oneByOne.size === 0) return;
     for (const entry of pending) {
       for (const subscriber of oneByOne) {
-        if (subscriber.topics.includes(entry.topic)) {
+        if (
+          subscriber.topics.includes(entry.topic) &&
+          (!entry.private || subscriber.privateTopics.has(entry.topic))
+        ) {
           subscriber.deliver(entry.id, entry.bytes);
         }
       }

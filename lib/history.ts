@@ -255,13 +255,14 @@ export class MemoryHistory implements EventHistory {
     }
     this.#rings.set(event.topic, ring);
     const before = ring.bytes;
-    // A copy of the four fields, so that nothing else a bus attached to the
-    // event (and the budget does not count) stays reachable from here.
+    // A copy of the event's own fields, so that nothing else a bus attached
+    // to it (and the budget does not count) stays reachable from here.
     const kept: HubEvent = {
       id: event.id,
       topic: event.topic,
       event: event.event,
       data: event.data,
+      ...(event.private === true ? { private: true } : {}),
     };
     const bytes = ENTRY_BYTES + stringBytes(event.data) +
       stringBytes(event.id) + stringBytes(event.topic) +

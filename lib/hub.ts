@@ -39,6 +39,31 @@ export interface HubOptions {
   now?: () => number;
 }
 
+/** Options for {@linkcode Hub.subscribe}: what the stream's token allows. */
+export interface SubscribeOptions {
+  /**
+   * The asked topics whose private events this stream may receive (the route
+   * decides from the token, once). Other private events never reach it.
+   *
+   * @default {[]}
+   */
+  privateTopics?: readonly string[];
+  /**
+   * When the stream's token expires, in ms since the epoch: the stream is
+   * ended then with a short `retry:`, so the client comes back with a fresh
+   * token or not at all.
+   *
+   * @default {Infinity}
+   */
+  expiresAt?: number;
+}
+
+/** The `retry:` a stream gets when its token expires, in ms. */
+export const EXPIRED_RETRY_MS = 500;
+
+/** Longest delay a timer takes (about 24.8 days); later expiries re-arm. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** What `GET /stats` shows. */
 export interface HubStats {
   /** Streams open across every isolate the bus can see. */
@@ -146,6 +171,9 @@ export class Hub {
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #topics = new Map<string, Set<Subscriber>>();
+  /** Per topic, the subscribers that may receive its private events. */
+  readonly #privateTopics = new Map<string, Set<Subscriber>>();
+  readonly #expiries = new Map<Subscriber, ReturnType<typeof setTimeout>>();
   readonly #subscribers = new Set<Subscriber>();
   readonly #timers: Array<ReturnType<typeof setInterval>> = [];
   readonly #unsubscribe: () => void;
@@ -175,7 +203,7 @@ export class Hub {
       coalesceMs: coalesceMs === "auto"
         ? () => autoCoalesceMs(this.#subscribers.size)
         : coalesceMs,
-    });
+    }, this.#privateTopics);
     this.#unsubscribe = bus.subscribe((event) => this.#receive(event));
     this.#unsubscribeLoss = bus.onLoss?.((loss) => this.#lost(loss)) ??
       (() => {});
@@ -205,25 +233,27 @@ export class Hub {
   subscribe(
     topics: readonly string[],
     lastEventId: string | null,
+    options: SubscribeOptions = {},
   ): ReadableStream<Uint8Array> {
     if (this.#closed) throw new HubClosedError();
     if (this.#subscribers.size >= this.#maxClients) {
       throw new HubFullError(this.#maxClients);
     }
+    const privateTopics = new Set(
+      (options.privateTopics ?? []).filter((topic) => topics.includes(topic)),
+    );
     const subscriber = new Subscriber(topics, {
       maxQueuedBytes: this.#maxQueuedBytes,
       onEnd: (s, reason) => this.#remove(s, reason),
+      privateTopics,
     });
     this.#subscribers.add(subscriber);
-    for (const topic of topics) {
-      let set = this.#topics.get(topic);
-      if (set === undefined) {
-        set = new Set();
-        this.#topics.set(topic, set);
-      }
-      set.add(subscriber);
+    for (const topic of topics) addTo(this.#topics, topic, subscriber);
+    for (const topic of privateTopics) {
+      addTo(this.#privateTopics, topic, subscriber);
     }
     this.#bus.reportClients(this.#subscribers.size);
+    this.#expireAt(subscriber, options.expiresAt ?? Number.POSITIVE_INFINITY);
     // `retry:` is a field line, written together with the first block (the
     // welcome, or the reset before it) so that it travels inside it: a block
     // of only `retry:` is an empty message to some clients.
@@ -268,6 +298,7 @@ export class Hub {
       topic: request.topic,
       event: request.event,
       data,
+      ...(request.private === true ? { private: true } : {}),
     });
   }
 
@@ -350,9 +381,38 @@ export class Hub {
     return this.#history.replay(topics, lastEventId);
   }
 
-  #replay(subscriber: Subscriber, plan: ReplayPlan, lastEventId: string): void {
+  #expireAt(subscriber: Subscriber, expiresAt: number): void {
+    if (expiresAt === Number.POSITIVE_INFINITY) return;
+    const delay = Math.max(0, expiresAt - this.#now());
+    const timer = setTimeout(() => {
+      if (delay > MAX_TIMER_MS) {
+        this.#expireAt(subscriber, expiresAt);
+        return;
+      }
+      this.#expiries.delete(subscriber);
+      subscriber.end(this.#farewell(
+        EXPIRED_RETRY_MS,
+        "token-expired",
+        "Your access token expired; reconnecting",
+      ));
+    }, Math.min(delay, MAX_TIMER_MS));
+    this.#expiries.set(subscriber, timer);
+  }
+
+  #replay(
+    subscriber: Subscriber,
+    unfiltered: ReplayPlan,
+    lastEventId: string,
+  ): void {
     if (subscriber.ended) return;
     subscriber.write(this.#retryFrame);
+    // Replay honours the same grants as live delivery.
+    const plan: ReplayPlan = {
+      reset: unfiltered.reset,
+      events: unfiltered.events.filter((event) =>
+        event.private !== true || subscriber.privateTopics.has(event.topic)
+      ),
+    };
     if (plan.reset !== null) {
       subscriber.write(resetFrame({
         reason: plan.reset.reason,
@@ -439,11 +499,14 @@ export class Hub {
   #receive(event: HubEvent): void {
     this.#events++;
     this.#history.record(event);
-    if (!this.#topics.has(event.topic)) return;
+    const isPrivate = event.private === true;
+    if (!(isPrivate ? this.#privateTopics : this.#topics).has(event.topic)) {
+      return;
+    }
     const id = parseId(event.id);
     if (id === null) return;
     // Encoded once; every subscriber queues the same bytes.
-    this.#fanOut.send(event.topic, id, this.#frame(event));
+    this.#fanOut.send(event.topic, id, this.#frame(event), isPrivate);
   }
 
   /**
@@ -496,9 +559,15 @@ export class Hub {
   #remove(subscriber: Subscriber, reason: EndReason): void {
     this.#subscribers.delete(subscriber);
     for (const topic of subscriber.topics) {
-      const set = this.#topics.get(topic);
-      set?.delete(subscriber);
-      if (set?.size === 0) this.#topics.delete(topic);
+      removeFrom(this.#topics, topic, subscriber);
+    }
+    for (const topic of subscriber.privateTopics) {
+      removeFrom(this.#privateTopics, topic, subscriber);
+    }
+    const expiry = this.#expiries.get(subscriber);
+    if (expiry !== undefined) {
+      clearTimeout(expiry);
+      this.#expiries.delete(subscriber);
     }
     if (reason === "overflow") {
       this.#dropped++;
@@ -509,4 +578,27 @@ export class Hub {
     }
     this.#bus.reportClients(this.#subscribers.size);
   }
+}
+
+function addTo(
+  index: Map<string, Set<Subscriber>>,
+  topic: string,
+  subscriber: Subscriber,
+): void {
+  let set = index.get(topic);
+  if (set === undefined) {
+    set = new Set();
+    index.set(topic, set);
+  }
+  set.add(subscriber);
+}
+
+function removeFrom(
+  index: Map<string, Set<Subscriber>>,
+  topic: string,
+  subscriber: Subscriber,
+): void {
+  const set = index.get(topic);
+  set?.delete(subscriber);
+  if (set?.size === 0) index.delete(topic);
 }

@@ -40,6 +40,8 @@ export interface PublishRequest {
   readonly topic: string;
   /** The SSE event name. */
   readonly event: string;
+  /** Only streams whose token grants the topic receive it (`"private": true`). */
+  readonly private?: true;
 }
 
 /** Raised for a publish or a topic that breaks a rule; the route answers 400. */
@@ -68,7 +70,12 @@ export function validateTopic(topic: string): string {
   return topic;
 }
 
-const FIELDS: ReadonlySet<string> = new Set(["message", "topic", "event"]);
+const FIELDS: ReadonlySet<string> = new Set([
+  "message",
+  "topic",
+  "event",
+  "private",
+]);
 
 /**
  * Validates a parsed JSON body of `POST /message`.
@@ -126,5 +133,11 @@ export function parseMessage(body: unknown): PublishRequest {
       `Cannot publish: "event" ${quote(event)} is reserved for the hub`,
     );
   }
-  return { message, topic, event };
+  const isPrivate = record.private ?? false;
+  if (typeof isPrivate !== "boolean") {
+    throw new MessageError('Cannot publish: "private" must be true or false');
+  }
+  return isPrivate
+    ? { message, topic, event, private: true }
+    : { message, topic, event };
 }

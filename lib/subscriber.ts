@@ -19,7 +19,16 @@ export interface SubscriberOptions {
   maxQueuedBytes?: number;
   /** Called once, whatever ends the stream (cancel, overflow or drain). */
   onEnd?: (subscriber: Subscriber, reason: EndReason) => void;
+  /**
+   * The followed topics whose private events this stream may receive, decided
+   * once from its token when it subscribes.
+   *
+   * @default {none}
+   */
+  privateTopics?: ReadonlySet<string>;
 }
+
+const NO_TOPICS: ReadonlySet<string> = new Set();
 
 /**
  * The reason a slow reader's stream is errored with. A string, not an Error:
@@ -48,6 +57,8 @@ export class Subscriber {
   readonly topics: readonly string[];
   /** The bytes to send as the response body. */
   readonly stream: ReadableStream<Uint8Array>;
+  /** The followed topics whose private events this stream may receive. */
+  readonly privateTopics: ReadonlySet<string>;
   readonly #maxQueuedBytes: number;
   readonly #onEnd: (subscriber: Subscriber, reason: EndReason) => void;
   #controller: ReadableStreamDefaultController<Uint8Array> | null = null;
@@ -63,6 +74,7 @@ export class Subscriber {
   /** Opens the stream; nothing is written until the hub writes. */
   constructor(topics: readonly string[], options: SubscriberOptions = {}) {
     this.topics = topics;
+    this.privateTopics = options.privateTopics ?? NO_TOPICS;
     this.#maxQueuedBytes = options.maxQueuedBytes ?? 256 * 1024;
     this.#onEnd = options.onEnd ?? (() => {});
     this.stream = new ReadableStream<Uint8Array>({

@@ -10,11 +10,16 @@ export const ALLOWED_HEADERS = "Content-Type, Authorization, Last-Event-ID";
 /** Response headers a cross-origin page may read besides the safelisted ones. */
 export const EXPOSED_HEADERS = "Retry-After, Allow, WWW-Authenticate";
 
-/** Adds the CORS headers for `origin` to `headers`. */
+/**
+ * Adds the CORS headers for `origin` to `headers`. With `credentials`, an
+ * origin on an explicit list may also send cookies
+ * (`Access-Control-Allow-Credentials: true`); never with `*`.
+ */
 export function applyCors(
   headers: Headers,
   origin: string | null,
   allowed: "*" | readonly string[],
+  credentials = false,
 ): void {
   // A page on another origin may read Retry-After (on 503s) and Allow.
   if (allowed === "*") {
@@ -26,6 +31,7 @@ export function applyCors(
   if (origin !== null && allowed.includes(origin)) {
     headers.set("access-control-allow-origin", origin);
     headers.set("access-control-expose-headers", EXPOSED_HEADERS);
+    if (credentials) headers.set("access-control-allow-credentials", "true");
   }
 }
 

@@ -1,4 +1,5 @@
 /** @module The types every route file shares: its context and its method table. */
+import type { TokenVerifier } from "../lib/auth/token_verifier.ts";
 import type { Config } from "../lib/config.ts";
 import type { Hub } from "../lib/hub.ts";
 import type { Logger } from "../lib/log.ts";
@@ -20,6 +21,8 @@ export interface RouteContext {
   readonly readAsset: ReadAsset;
   /** Where routes log. */
   readonly logger: Logger;
+  /** Verifies tokens; null or absent when no key is configured. */
+  readonly verifier?: TokenVerifier | null;
 }
 
 /** Answers one method of one route. */

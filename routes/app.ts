@@ -2,6 +2,10 @@
  * @module The whole app for one isolate: a hub on the given bus and history,
  * and the fetch handler in front of it. Web-only; main.ts picks the adapters.
  */
+import {
+  createTokenVerifier,
+  type TokenVerifier,
+} from "../lib/auth/token_verifier.ts";
 import type { Bus } from "../lib/bus.ts";
 import type { Config } from "../lib/config.ts";
 import { type EventHistory, MemoryHistory } from "../lib/history.ts";
@@ -20,6 +24,8 @@ export interface AppDeps {
   readAsset: ReadAsset;
   /** Where the app logs. @default {silentLogger} */
   logger?: Logger;
+  /** Verifies tokens. @default {one made from config.auth, or null when no key is set} */
+  verifier?: TokenVerifier | null;
 }
 
 /** A running app: its handler, its hub, and how to stop both. */
@@ -32,6 +38,8 @@ export interface App {
   drain(retryMs?: number): void;
   /** Drains, then stops the hub's timers and closes the bus. */
   close(): Promise<void>;
+  /** Resolves once the token key is imported; rejects when it cannot be (start-up exits 2). */
+  readonly ready: Promise<void>;
 }
 
 /** Builds the app of one isolate from its config and ports. */
@@ -50,15 +58,22 @@ export function createApp(config: Config, deps: AppDeps): App {
     maxQueuedBytes: config.maxQueuedBytes,
     logger,
   });
+  const verifier = deps.verifier !== undefined
+    ? deps.verifier
+    : config.auth.keys === null
+    ? null
+    : createTokenVerifier(config.auth);
   const fetch = createHandler(config, {
     hub,
     readAsset: deps.readAsset,
     logger,
+    verifier,
   });
   return {
     fetch,
     hub,
     drain: (retryMs) => hub.drain(retryMs),
+    ready: verifier?.ready ?? Promise.resolve(),
     async close() {
       await hub.close();
       await deps.bus.close();

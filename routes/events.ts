@@ -1,6 +1,7 @@
 /** @module GET /events: opens an SSE stream on the asked topics, replaying after Last-Event-ID. */
 import { HubClosedError, HubFullError } from "../lib/hub.ts";
 import { DEFAULT_TOPIC, MessageError, validateTopic } from "../lib/message.ts";
+import { authenticateSubscriber } from "./_auth.ts";
 import { jsonError } from "./_responses.ts";
 import type { MethodTable, RouteContext } from "./_types.ts";
 
@@ -18,8 +19,8 @@ function lastEventId(context: RouteContext): string | null {
   return value.length > MAX_ID_LENGTH ? value.slice(0, MAX_ID_LENGTH) : value;
 }
 
-function streamEvents(context: RouteContext): Response {
-  const { url, config, hub } = context;
+async function streamEvents(context: RouteContext): Promise<Response> {
+  const { request, url, config, hub } = context;
   const asked = url.searchParams.getAll("topic");
   const topics = asked.length === 0
     ? DEFAULT_TOPICS
@@ -34,7 +35,37 @@ function streamEvents(context: RouteContext): Response {
   }
   try {
     for (const topic of topics) validateTopic(topic);
-    const stream = hub.subscribe(topics, lastEventId(context));
+  } catch (error) {
+    if (error instanceof MessageError) return jsonError(400, error.message);
+    throw error;
+  }
+  // The token is checked here, once; the hub only keeps what it allows.
+  const grants = await authenticateSubscriber(
+    request,
+    url,
+    config.auth,
+    context.verifier ?? null,
+  );
+  if (grants instanceof Response) return grants;
+  const privateTopics = grants === null
+    ? []
+    : topics.filter((topic) => grants.maySubscribe(topic));
+  if (grants !== null && config.auth.subscribe === "required") {
+    const refused = topics.find((topic) => !privateTopics.includes(topic));
+    if (refused !== undefined) {
+      return jsonError(
+        403,
+        `Cannot subscribe to ${
+          JSON.stringify(refused)
+        }: the token's mercure.subscribe does not grant it`,
+      );
+    }
+  }
+  try {
+    const stream = hub.subscribe(topics, lastEventId(context), {
+      privateTopics,
+      ...(grants === null ? {} : { expiresAt: grants.expiresAt }),
+    });
     return new Response(stream, {
       headers: {
         "content-type": "text/event-stream; charset=utf-8",
@@ -44,7 +75,6 @@ function streamEvents(context: RouteContext): Response {
       },
     });
   } catch (error) {
-    if (error instanceof MessageError) return jsonError(400, error.message);
     // EventSource will not retry a 503 by itself; the page offers a button.
     if (error instanceof HubFullError) {
       return jsonError(503, error.message, { "retry-after": "5" });

@@ -2,6 +2,8 @@
 import { BusUnavailableError } from "../lib/bus.ts";
 import { MessageError, parseMessage } from "../lib/message.ts";
 import { timingSafeEqual } from "../lib/timing_safe_equal.ts";
+import type { Grants } from "../lib/auth/grants.ts";
+import { bearerToken, unauthorized, verifyOr401 } from "./_auth.ts";
 import { BodyTooLargeError, readLimitedBody } from "./_body.ts";
 import { json, jsonError } from "./_responses.ts";
 import type { MethodTable, RouteContext } from "./_types.ts";
@@ -15,15 +17,36 @@ function authorized(request: Request, token: string): boolean {
   return timingSafeEqual(match?.[1] ?? "", token) && match !== null;
 }
 
-async function publish(context: RouteContext): Promise<Response> {
-  const { request, config, hub } = context;
+/**
+ * Who may publish: anyone when neither PUBLISH_TOKEN nor a token key is set;
+ * otherwise the PUBLISH_TOKEN (every topic) or a JWT, whose grants are
+ * returned. A Response is the 401 to answer.
+ */
+async function publisher(
+  context: RouteContext,
+): Promise<Grants | null | Response> {
+  const { request, config } = context;
+  const verifier = context.verifier ?? null;
+  if (config.publishToken === null && verifier === null) return null;
   if (
-    config.publishToken !== null && !authorized(request, config.publishToken)
+    config.publishToken !== null && authorized(request, config.publishToken)
   ) {
+    return null;
+  }
+  const token = bearerToken(request);
+  if (verifier === null || token === null || token === "") {
+    return unauthorized("Cannot publish: missing or wrong bearer token");
+  }
+  return await verifyOr401(verifier, token, "publish");
+}
+
+async function publish(context: RouteContext): Promise<Response> {
+  const { request, hub } = context;
+  const config = context.config;
+  const grants = await publisher(context);
+  if (grants instanceof Response) {
     await request.body?.cancel();
-    return jsonError(401, "Cannot publish: missing or wrong bearer token", {
-      "www-authenticate": 'Bearer realm="herald"',
-    });
+    return grants;
   }
   const type =
     (request.headers.get("content-type") ?? "").split(";")[0]?.trim() ?? "";
@@ -54,7 +77,23 @@ async function publish(context: RouteContext): Promise<Response> {
     return jsonError(400, "Cannot publish: the body is not valid JSON");
   }
   try {
-    const event = await hub.publish(parseMessage(body));
+    const message = parseMessage(body);
+    if (message.private === true && (context.verifier ?? null) === null) {
+      return jsonError(
+        400,
+        "Cannot publish a private event: no stream could read it without JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL",
+      );
+    }
+    // Checked before anything is dispatched.
+    if (grants !== null && !grants.mayPublish(message.topic)) {
+      return jsonError(
+        403,
+        `Cannot publish to ${
+          JSON.stringify(message.topic)
+        }: the token's mercure.publish does not grant it`,
+      );
+    }
+    const event = await hub.publish(message);
     return json({ id: event.id, topic: event.topic }, { status: 202 });
   } catch (error) {
     if (error instanceof MessageError) return jsonError(400, error.message);

@@ -4,6 +4,7 @@
  * CORS headers. Uses only Web-standard APIs, so it runs on any edge runtime.
  */
 import type { Config } from "../lib/config.ts";
+import type { TokenVerifier } from "../lib/auth/token_verifier.ts";
 import type { Hub } from "../lib/hub.ts";
 import { type Logger, silentLogger } from "../lib/log.ts";
 import { applyCors, preflight } from "./_cors.ts";
@@ -22,6 +23,8 @@ export interface HandlerDeps {
   readAsset: ReadAsset;
   /** Where errors are logged. @default {silentLogger} */
   logger?: Logger;
+  /** Verifies tokens (lib/auth/); null when no key is configured. @default {null} */
+  verifier?: TokenVerifier | null;
 }
 
 const ROUTES: ReadonlyMap<string, MethodTable> = new Map([
@@ -91,6 +94,7 @@ export function createHandler(
         hub: deps.hub,
         readAsset: deps.readAsset,
         logger,
+        verifier: deps.verifier ?? null,
       });
     } catch (error) {
       logger.log("error", "Cannot answer request", {
@@ -104,6 +108,8 @@ export function createHandler(
       response.headers,
       request.headers.get("origin"),
       config.allowedOrigins,
+      // Cookies cross-origin only to listed origins, and only when tokens are on.
+      config.auth.keys !== null,
     );
     return response;
   };

@@ -73,7 +73,9 @@ const HUB_ROOT = new URL("../", import.meta.url);
  *   network: what went wrong, in words (the hub's `{error}` when it gave one).
  * @property {number | null} httpStatus When the hub (or a proxy in front of
  *   it) refused the stream: its HTTP status (503 when it is full or draining,
- *   502/504 from a proxy while the hub restarts).
+ *   502/504 from a proxy while the hub restarts; 401 when a token is missing,
+ *   expired or refused, 403 when it does not grant a topic, with the reason
+ *   in `error`).
  * @property {number | null} retryAfter When the hub sent `Retry-After`: seconds.
  * @property {boolean} byUser True when `closed` by {@linkcode HeraldConnection#close}.
  */
@@ -503,6 +505,8 @@ export function connect(url, options = {}) {
  * @property {string} message The text (any Unicode, newlines included).
  * @property {string} [topic] Default: the hub's default (`chat`).
  * @property {string} [event] The event name subscribers see. Default: `chat`.
+ * @property {boolean} [private] Only streams whose token grants the topic
+ *   receive it (the hub needs JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL).
  */
 
 /**
@@ -544,16 +548,17 @@ export async function publish(baseUrl, message, options = {}) {
       /** @type {PublishOptions | undefined} */ (message),
     );
   }
-  const { message: text, topic, event } =
+  const { message: text, topic, event, private: isPrivate } =
     /** @type {PublishMessage} */ (message ?? {});
   const root = baseUrl === undefined || baseUrl === null || baseUrl === ""
     ? HUB_ROOT
     : new URL(baseUrl, globalThis.location?.href ?? HUB_ROOT);
   const url = new URL("message", root.href.endsWith("/") ? root : root + "/");
-  /** @type {Record<string, string>} */
+  /** @type {Record<string, string | boolean>} */
   const body = { message: text };
   if (topic) body.topic = topic;
   if (event) body.event = event;
+  if (isPrivate === true) body.private = true;
   /** @type {Record<string, string>} */
   const headers = { "Content-Type": "application/json" };
   if (options.token) headers.Authorization = `Bearer ${options.token}`;

@@ -20,6 +20,15 @@ Deno.test("loadConfig() gives the contract's defaults for an empty environment",
       maxTopicsPerStream: 16,
       maxQueuedBytes: 256 * 1024,
       redisUrl: null,
+      auth: {
+        keys: null,
+        algorithms: [],
+        issuer: null,
+        audience: null,
+        subscribe: "optional",
+        cookie: "mercureAuthorization",
+        queryToken: false,
+      },
     },
   );
   assert.ok(Object.isFrozen(config));

@@ -169,3 +169,52 @@ Deno.test("FanOut sends events at the window's pace at once, and batches only pa
   assert.equal((await chunksOf(subscriber)).length, 20);
   fanOut.close();
 });
+
+function privateIndex(subscribers: Subscriber[]): Map<string, Set<Subscriber>> {
+  const topics = new Map<string, Set<Subscriber>>();
+  for (const subscriber of subscribers) {
+    for (const topic of subscriber.privateTopics) {
+      if (!topics.has(topic)) topics.set(topic, new Set());
+      topics.get(topic)!.add(subscriber);
+    }
+  }
+  return topics;
+}
+
+Deno.test("FanOut sends private events, at once and in joined batches, only to the permitted subscribers, in order", async () => {
+  let now = 1000;
+  const allowedA = new Subscriber(["a"], { privateTopics: new Set(["a"]) });
+  const publicA = new Subscriber(["a"]);
+  const allowedBoth = new Subscriber(["a", "b"], {
+    privateTopics: new Set(["a", "b"]),
+  });
+  const allowedBOnly = new Subscriber(["a", "b"], {
+    privateTopics: new Set(["b"]),
+  });
+  const subscribers = [allowedA, publicA, allowedBoth, allowedBOnly];
+  const fanOut = new FanOut(
+    index(subscribers),
+    { coalesceMs: 5, now: () => now },
+    privateIndex(subscribers),
+  );
+  const sent: Array<{ id: string; topic: string; private: boolean }> = [];
+  // 40 events, fast enough that most are joined into batches.
+  for (let seq = 0; seq < 40; seq++) {
+    const topic = seq % 3 === 0 ? "b" : "a";
+    const isPrivate = seq % 2 === 0;
+    const id = { ms: 1, seq, node: "" };
+    now += 0.01;
+    fanOut.send(topic, id, frame(id, topic), isPrivate);
+    sent.push({ id: formatId(id), topic, private: isPrivate });
+  }
+  fanOut.flush();
+  const expected = (subscriber: Subscriber) =>
+    sent.filter((e) =>
+      subscriber.topics.includes(e.topic) &&
+      (!e.private || subscriber.privateTopics.has(e.topic))
+    ).map((e) => e.id);
+  for (const subscriber of subscribers) {
+    const got = idsIn((await chunksOf(subscriber)).join(""));
+    assert.deepEqual(got, expected(subscriber), subscriber.topics.join());
+  }
+});

@@ -879,3 +879,23 @@ Deno.test("RedisBus keeps delivering when a listener throws", async () => {
   assert.deepEqual((await seen.waitFor(2)).map((e) => e.data), ["1", "2"]);
   assert.ok(lines.some((line) => line.error === "listener failed"));
 });
+
+Deno.test("RedisBus and RedisHistory carry the private flag; public events stay without it", async () => {
+  await using redis = await startRedis();
+  await using a = await open(redis, { node: "a" });
+  await using b = await open(redis, { node: "b" });
+  const seenB = collect(b);
+  const start = await a.bus.publish(draft("users/1", '"start"'));
+  const secret = await a.bus.publish({
+    ...draft("users/1", '"secret"'),
+    private: true,
+  });
+  const open_ = await a.bus.publish(draft("users/1", '"open"'));
+  assert.equal(secret.private, true);
+  assert.ok(!("private" in open_));
+  const live = await seenB.waitFor(3);
+  assert.deepEqual(live.map((e) => e.private === true), [false, true, false]);
+  assert.ok(!("private" in live[0]!), "a public event has no private field");
+  const plan = await b.history.replay(["users/1"], start.id);
+  assert.deepEqual(plan.events, [secret, open_]);
+});

@@ -47,6 +47,30 @@ const REFUSED: ReadonlyArray<
     { HTTP_SERVER: "nginx" },
     'herald: Cannot read HTTP_SERVER: "nginx"',
   ],
+  [
+    "start",
+    { JWT_SECRET: "too-short" },
+    "herald: Cannot read JWT_SECRET: it is 9 bytes; at least 32 are needed",
+  ],
+  [
+    "start",
+    { JWT_ALGORITHMS: "none", JWT_SECRET: "s".repeat(32) },
+    'herald: Cannot read JWT_ALGORITHMS: "none" is not an algorithm',
+  ],
+  [
+    "start",
+    { JWKS_URL: "http://keys.example/jwks.json" },
+    "herald: Cannot read JWKS_URL:",
+  ],
+  // Well formed but not a key: found when the key is imported, still exit 2.
+  [
+    "start",
+    {
+      JWT_PUBLIC_KEY:
+        "-----BEGIN PUBLIC KEY-----\\nbm90IGEga2V5\\n-----END PUBLIC KEY-----",
+    },
+    "herald: Cannot read JWT_PUBLIC_KEY: it is not a public key",
+  ],
   // node:http serves one isolate.
   [
     "start:parallel",
