@@ -140,6 +140,10 @@ export class BroadcastChannelBus implements Bus {
       ackBody: () => ({ kind: "clock", clock: this.#watermark() }),
       size: eventBytes,
       window: options.window ?? "auto",
+      // A gap is given up only when its sender would be forgotten anyway: a
+      // machine under load may take a while to answer, and giving up early
+      // would reset streams that could still have every event.
+      giveUpMs: this.#peerTimeoutMs,
       now: this.#now,
     });
     this.#channel.onmessage = (message: MessageEvent<unknown>) =>
