@@ -4,7 +4,7 @@
  * main.ts (`deno serve`) and node_main.ts (`node:http`). Deno-only.
  */
 import { createDenoAssetReader } from "./deno_assets.ts";
-import { BroadcastChannelBus } from "../lib/broadcast_channel_bus.ts";
+import { BroadcastChannelBus } from "../engines/memory/broadcast_channel_bus.ts";
 import type { Bus } from "../lib/bus.ts";
 import type { Config } from "../lib/config.ts";
 import type { EventHistory } from "../lib/history.ts";
@@ -18,7 +18,7 @@ async function connectEngine(
   config: Config,
 ): Promise<{ bus: Bus; history?: EventHistory }> {
   if (config.redisUrl === null) return { bus: new BroadcastChannelBus() };
-  const { connectRedisEngine } = await import("./redis_engine.ts");
+  const { connectRedisEngine } = await import("../engines/redis/engine.ts");
   try {
     return await connectRedisEngine(config.redisUrl, {
       historySize: config.historySize,

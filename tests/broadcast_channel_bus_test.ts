@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BroadcastChannelBus } from "../lib/broadcast_channel_bus.ts";
+import { BroadcastChannelBus } from "../engines/memory/broadcast_channel_bus.ts";
 import type { HubEvent } from "../lib/bus.ts";
 import { compareIds, parseId } from "../lib/event_id.ts";
 import { eventually } from "./_server.ts";

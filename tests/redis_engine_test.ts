@@ -7,7 +7,7 @@ import {
   connectRedisEngine,
   type RedisEngine,
   type RedisEngineOptions,
-} from "../adapters/redis_engine.ts";
+} from "../engines/redis/engine.ts";
 import { BusUnavailableError, type HubEvent } from "../lib/bus.ts";
 import { compareIds, parseId } from "../lib/event_id.ts";
 import type { Logger } from "../lib/log.ts";

@@ -1,6 +1,6 @@
 /** Never lose an event: Last-Event-ID replay over real sockets. */
 import assert from "node:assert/strict";
-import { BroadcastChannelBus } from "../lib/broadcast_channel_bus.ts";
+import { BroadcastChannelBus } from "../engines/memory/broadcast_channel_bus.ts";
 import { loadConfig } from "../lib/config.ts";
 import { createApp } from "../routes/app.ts";
 import { compareIdText } from "../lib/event_id.ts";

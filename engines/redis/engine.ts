@@ -6,23 +6,23 @@
  * when REDIS_URL is set; without it herald keeps its embedded default.
  */
 import type { Redis } from "ioredis";
-import { type Bus, randomNodeName } from "../lib/bus.ts";
-import type { EventHistory } from "../lib/history.ts";
-import { type Logger, silentLogger } from "../lib/log.ts";
-import { RedisBus } from "./redis_bus.ts";
+import { type Bus, randomNodeName } from "../../lib/bus.ts";
+import type { EventHistory } from "../../lib/history.ts";
+import { type Logger, silentLogger } from "../../lib/log.ts";
+import { RedisBus } from "./bus.ts";
 import {
   closeRedisConnection,
   openRedisConnection,
   redactRedisUrl,
-} from "./redis_connection.ts";
-import { RedisHistory } from "./redis_history.ts";
-import { RedisKeys } from "./redis_keys.ts";
+} from "./connection.ts";
+import { RedisHistory } from "./history.ts";
+import { RedisKeys } from "./keys.ts";
 import {
   generationToken,
   type LogState,
   readLogState,
-} from "./redis_log_state.ts";
-import { RedisPresence } from "./redis_presence.ts";
+} from "./log_state.ts";
+import { RedisPresence } from "./presence.ts";
 
 /** Options for {@linkcode connectRedisEngine}. */
 export interface RedisEngineOptions {
