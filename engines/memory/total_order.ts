@@ -11,7 +11,12 @@
  * reached its id: no event sorting before it can still arrive.
  */
 import type { HubEvent } from "../../lib/bus.ts";
-import { compareIds, type EventId, maxId, ZERO_ID } from "../../lib/event_id.ts";
+import {
+  compareIds,
+  type EventId,
+  maxId,
+  ZERO_ID,
+} from "../../lib/event_id.ts";
 
 interface Pending {
   readonly id: EventId;

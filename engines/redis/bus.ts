@@ -225,11 +225,6 @@ export class RedisBus implements Bus {
     return this.#options.presence.snapshot();
   }
 
-  /** "0-0": history lives in Redis, shared by every process. */
-  horizon(): string {
-    return "0-0";
-  }
-
   /** Stops the reader and presence, and closes both connections. */
   close(): Promise<void> {
     this.#closing ??= this.#close();
