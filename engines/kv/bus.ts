@@ -109,7 +109,7 @@ export class KvBus implements Bus {
         .set([...keys.log, stamp], record)
         .set([...keys.topic(draft.topic), stamp], record)
         .set([...keys.topics, draft.topic], true)
-        .set(keys.bell, stamp)
+        .set(keys.bell, record.at)
         .commit();
     } catch (error) {
       throw new BusUnavailableError(
