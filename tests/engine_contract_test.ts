@@ -23,11 +23,11 @@ interface World extends AsyncDisposable {
 }
 
 const worlds: Record<string, () => Promise<World>> = {
-  async memory() {
+  memory() {
     const channel = `contract-${crypto.randomUUID()}`;
     const engines: Engine[] = [];
     let n = 0;
-    return {
+    return Promise.resolve({
       async open(historySize = 100) {
         const bus = new BroadcastChannelBus({
           channel,
@@ -50,7 +50,7 @@ const worlds: Record<string, () => Promise<World>> = {
       async [Symbol.asyncDispose]() {
         for (const engine of engines) await engine.close();
       },
-    };
+    });
   },
   async redis() {
     const redis = await startRedis();
