@@ -100,7 +100,7 @@ Deno.test("BroadcastChannelBus: an isolate that says goodbye stops being counted
   }
 });
 
-/** A frame of the reliable channel (lib/reliable_channel.ts) from a peer named "ghost". */
+/** A frame of the reliable channel (engines/memory/reliable_channel.ts) from a peer named "ghost". */
 function ghostFrame(fields: Record<string, unknown>): Record<string, unknown> {
   return { herald: 2, from: "ghost", born: 0, acks: {}, starts: {}, ...fields };
 }
