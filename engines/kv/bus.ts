@@ -35,6 +35,8 @@ export interface KvBusOptions {
   start: string;
   /** Where read failures are written. */
   logger: Logger;
+  /** The wall clock in ms, stored with each event for retention by age. */
+  now: () => number;
 }
 
 /** Events the follower reads in one list call. */
@@ -95,7 +97,7 @@ export class KvBus implements Bus {
       throw new BusUnavailableError("Cannot publish: bus is closed");
     }
     const { keys } = this.#options;
-    const record: KvRecord = { event: { ...draft }, at: Date.now() };
+    const record: KvRecord = { event: { ...draft }, at: this.#options.now() };
     const bytes = recordBytes(record);
     if (bytes > KV_VALUE_LIMIT) {
       throw new RangeError(

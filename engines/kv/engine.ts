@@ -52,6 +52,8 @@ export interface KvEngineOptions {
   instance?: string;
   /** Where failures are written. @default {silentLogger} */
   logger?: Logger;
+  /** The wall clock in ms (publish times, retention by age). @default {Date.now} */
+  now?: () => number;
 }
 
 /** A running kv engine. */
@@ -148,6 +150,7 @@ export async function openKvEngine(
     onError,
   });
   await presence.refresh();
+  const now = options.now ?? Date.now;
   const bus = new KvBus(kv, {
     instance,
     keys,
@@ -155,6 +158,7 @@ export async function openKvEngine(
     presence,
     start,
     logger,
+    now,
   });
   const trimmer = new KvTrimmer(kv, keys, {
     size: historySize,
@@ -162,7 +166,7 @@ export async function openKvEngine(
     maxAgeMs: checkCount("historyMaxAgeMs", options.historyMaxAgeMs ?? 0, 0),
     intervalMs: checkCount("trimIntervalMs", options.trimIntervalMs ?? 2000, 1),
     logger,
-    now: Date.now,
+    now,
   });
   const history = new KvHistory(kv, keys);
   logger.log("info", "Deno KV engine opened", {
