@@ -93,3 +93,23 @@ Deno.test("Hub on the kv engine replays a versionstamp Last-Event-ID instead of 
   assert.ok(!text.includes("event: reset"), text);
   assert.ok(text.includes(`id: ${second.id}`), text);
 });
+
+Deno.test("KvTrimmer goes on past one batch of deletes in the next round, with no new publish", async () => {
+  await using file = await tempKvFile();
+  await using engine = await openTestKvEngine(file.path, { historySize: 1 });
+  const published = [];
+  for (let i = 0; i < 520; i++) {
+    published.push(await engine.bus.publish(draft("t", `${i}`)));
+  }
+  await engine.trim();
+  assert.equal(
+    (await engine.history.replay(["t"], published[0]!.id)).events.length,
+    19,
+    "the first round deletes one batch of 500",
+  );
+  await engine.trim();
+  assert.deepEqual(await engine.history.replay(["t"], published[0]!.id), {
+    events: [published[519]],
+    reset: { reason: "history-exceeded", topics: ["t"] },
+  });
+});

@@ -35,6 +35,9 @@ export class KvTrimmer {
   readonly #timer: ReturnType<typeof setInterval>;
   #running: Promise<void> | null = null;
   #closed = false;
+  /** Each topic's versionstamp (it changes with every publish) when last trimmed. */
+  readonly #seen = new Map<string, string>();
+  #seenLog = "";
 
   /** Starts trimming every `intervalMs`. */
   constructor(kv: Deno.Kv, keys: KvKeys, options: KvTrimmerOptions) {
@@ -55,21 +58,36 @@ export class KvTrimmer {
     const { size, logSize, maxAgeMs, now } = this.#options;
     const cutoff = maxAgeMs > 0 ? now() - maxAgeMs : -Infinity;
     try {
-      const topics: string[] = [];
+      // Topics published to since the last round; all of them when trimming
+      // by age too (time alone makes events old).
+      const topics: [string, string][] = [];
+      let newest = "";
       for await (const entry of this.#kv.list({ prefix: this.#keys.topics })) {
-        topics.push(String(entry.key[entry.key.length - 1]));
+        const topic = String(entry.key[entry.key.length - 1]);
+        if (entry.versionstamp > newest) newest = entry.versionstamp;
+        if (maxAgeMs === 0 && this.#seen.get(topic) === entry.versionstamp) {
+          continue;
+        }
+        topics.push([topic, entry.versionstamp]);
       }
-      for (const topic of topics) {
+      for (const [topic, stamp] of topics) {
         if (this.#closed) return;
-        await this.#trim(
+        const done = await this.#trim(
           this.#keys.topic(topic),
           this.#keys.floor(topic),
           size,
           cutoff,
         );
+        if (done) this.#seen.set(topic, stamp);
       }
-      if (!this.#closed) {
-        await this.#trim(this.#keys.log, this.#keys.logFloor, logSize, cutoff);
+      if (!this.#closed && (maxAgeMs > 0 || newest !== this.#seenLog)) {
+        const done = await this.#trim(
+          this.#keys.log,
+          this.#keys.logFloor,
+          logSize,
+          cutoff,
+        );
+        if (done) this.#seenLog = newest;
       }
     } catch (error) {
       if (this.#closed) return;
@@ -79,13 +97,16 @@ export class KvTrimmer {
     }
   }
 
-  /** Deletes (one batch of) what is past `keep` or older than `cutoff`. */
+  /**
+   * Deletes (one batch of) what is past `keep` or older than `cutoff`;
+   * true when nothing is left to delete.
+   */
   async #trim(
     prefix: Deno.KvKey,
     floorKey: Deno.KvKey,
     keep: number,
     cutoff: number,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const gone: Deno.KvKey[] = [];
     let kept = 0;
     for await (
@@ -98,7 +119,7 @@ export class KvTrimmer {
       gone.push(entry.key);
       if (gone.length >= BATCH) break;
     }
-    if (gone.length === 0) return;
+    if (gone.length === 0) return true;
     const newest = stampOf(gone[0]!);
     const floor = await this.#kv.get<string>(floorKey);
     const atomic = this.#kv.atomic().check(floor);
@@ -108,7 +129,8 @@ export class KvTrimmer {
       floor.value !== null && floor.value > newest ? floor.value : newest,
     );
     // A failed check means another instance trimmed meanwhile: next round.
-    await atomic.commit();
+    const result = await atomic.commit();
+    return result.ok && gone.length < BATCH;
   }
 
   /** Stops trimming, after the round in progress. */
