@@ -1,8 +1,13 @@
-/** The kv engine's own edges: ids, the value limit, retention floors, age. */
+/** The kv engine's own edges: ids, the value limit, retention floors, age, losses, presence. */
 import assert from "node:assert/strict";
 import { compareIdText, parseId } from "../lib/event_id.ts";
 import { Hub } from "../lib/hub.ts";
+import { silentLogger } from "../lib/log.ts";
+import { KvBus } from "../engines/kv/bus.ts";
+import { KvKeys } from "../engines/kv/keys.ts";
+import { KvPresence } from "../engines/kv/presence.ts";
 import { openTestKvEngine, tempKvFile } from "./_kv.ts";
+import { eventually } from "./_server.ts";
 
 function draft(topic: string, data: string) {
   return { topic, event: "chat", data: JSON.stringify(data) };
@@ -112,4 +117,61 @@ Deno.test("KvTrimmer goes on past one batch of deletes in the next round, with n
     events: [published[519]],
     reset: { reason: "history-exceeded", topics: ["t"] },
   });
+});
+
+Deno.test("KvBus reports log-trimmed before delivering when the log was trimmed past its cursor", async () => {
+  await using file = await tempKvFile();
+  await using engine = await openTestKvEngine(file.path, {
+    historySize: 1,
+    logSize: 1,
+  });
+  const published = [];
+  for (let i = 0; i < 3; i++) {
+    published.push(await engine.bus.publish(draft("t", `${i}`)));
+  }
+  await engine.trim();
+  // A follower that last delivered the first event, as after a long stall.
+  const kv = await Deno.openKv(file.path);
+  const keys = new KvKeys();
+  const lagging = new KvBus(kv, {
+    instance: "lagging",
+    keys,
+    pollMs: 10,
+    presence: new KvPresence(kv, keys, {
+      instance: "lagging",
+      intervalMs: 1000,
+      ttlMs: 5000,
+      onError: () => {},
+    }),
+    start: published[0]!.id,
+    logger: silentLogger,
+    now: Date.now,
+  });
+  const seen: string[] = [];
+  lagging.onLoss((loss) => seen.push(`loss:${loss.reason}:${loss.topics}`));
+  lagging.subscribe((event) => seen.push(event.id));
+  await eventually(() => seen.length >= 2, 5000, "the loss and the event");
+  await lagging.close();
+  kv.close();
+  assert.deepEqual(seen, ["loss:log-trimmed:null", published[2]!.id]);
+});
+
+Deno.test("KvPresence leaves out an instance whose entry is older than its lifetime", async () => {
+  await using file = await tempKvFile();
+  await using engine = await openTestKvEngine(file.path);
+  const kv = await Deno.openKv(file.path);
+  const keys = new KvKeys();
+  await kv.set([...keys.presence, "dead"], {
+    clients: 7,
+    at: Date.now() - 60_000,
+  });
+  await kv.set([...keys.presence, "alive"], { clients: 2, at: Date.now() });
+  kv.close();
+  engine.bus.reportClients(1);
+  await eventually(
+    () => engine.bus.presence().isolates === 2,
+    5000,
+    "the live peer",
+  );
+  assert.deepEqual(engine.bus.presence(), { clients: 3, isolates: 2 });
 });
