@@ -4,26 +4,46 @@
  * main.ts (`deno serve`) and node_main.ts (`node:http`). Deno-only.
  */
 import { createDenoAssetReader } from "./deno_assets.ts";
-import { BroadcastChannelBus } from "../lib/broadcast_channel_bus.ts";
-import type { Bus } from "../lib/bus.ts";
 import type { Config } from "../lib/config.ts";
-import type { EventHistory } from "../lib/history.ts";
+import type { Engine } from "../lib/engine.ts";
 import { consoleLogger } from "../lib/log.ts";
+import { createMemoryEngine } from "../engines/memory/engine.ts";
 import { type App, createApp } from "../routes/app.ts";
 
 /** How long a drain may take before the process exits anyway (Deploy kills at 5 s). */
 const SHUTDOWN_DEADLINE_MS = 3000;
 
-async function connectEngine(
-  config: Config,
-): Promise<{ bus: Bus; history?: EventHistory }> {
-  if (config.redisUrl === null) return { bus: new BroadcastChannelBus() };
-  const { connectRedisEngine } = await import("./redis_engine.ts");
+/**
+ * The engine the config names. Redis and KV are imported only when chosen,
+ * so the default start loads neither.
+ */
+async function connectEngine(config: Config): Promise<Engine> {
   try {
-    return await connectRedisEngine(config.redisUrl, {
-      historySize: config.historySize,
-      logger: consoleLogger,
-    });
+    switch (config.engine) {
+      case "memory":
+        return createMemoryEngine({
+          historySize: config.historySize,
+          historyMaxBytes: config.historyMaxBytes,
+        });
+      case "redis": {
+        const { connectRedisEngine } = await import(
+          "../engines/redis/engine.ts"
+        );
+        return await connectRedisEngine(config.redisUrl ?? "", {
+          historySize: config.historySize,
+          logger: consoleLogger,
+        });
+      }
+      case "kv": {
+        const { openKvEngine } = await import("../engines/kv/engine.ts");
+        return await openKvEngine({
+          path: config.kvPath,
+          historySize: config.historySize,
+          historyMaxAgeMs: config.historyMaxAgeMs,
+          logger: consoleLogger,
+        });
+      }
+    }
   } catch (error) {
     consoleLogger.log(
       "error",
@@ -33,10 +53,26 @@ async function connectEngine(
   }
 }
 
-/** The app for `config`: BroadcastChannel (or Redis) engine, `static/` on disk, JSON logs. */
+/**
+ * The app for `config`: the engine it names, `static/` on disk, JSON logs.
+ * The kv engine caps MAX_MESSAGE_BYTES at its value limit, and says so.
+ */
 export async function composeApp(config: Config): Promise<App> {
-  const app = createApp(config, {
-    ...await connectEngine(config),
+  const engine = await connectEngine(config);
+  let settings = config;
+  if (engine.kind === "kv") {
+    const { KV_MAX_MESSAGE_BYTES } = await import("../engines/kv/engine.ts");
+    if (config.maxMessageBytes > KV_MAX_MESSAGE_BYTES) {
+      consoleLogger.log(
+        "info",
+        "The kv engine stores each event as one value of at most 64 KiB: MAX_MESSAGE_BYTES is capped",
+        { maxMessageBytes: KV_MAX_MESSAGE_BYTES },
+      );
+      settings = { ...config, maxMessageBytes: KV_MAX_MESSAGE_BYTES };
+    }
+  }
+  const app = createApp(settings, {
+    engine,
     readAsset: createDenoAssetReader(new URL("../static/", import.meta.url)),
     logger: consoleLogger,
   });

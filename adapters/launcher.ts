@@ -34,6 +34,10 @@ if (httpServer === "node" && parallel) {
 const viaNode = httpServer === "node";
 // A bounded young generation: see v8_flags.ts.
 const v8Flags = heapFlags(Deno.env.toObject());
+// KV_PATH: the kv engine's file, and only it, may be read and written.
+const files = config.kvPath === null
+  ? ["--allow-read=."]
+  : [`--allow-read=.,${config.kvPath}`, `--allow-write=${config.kvPath}`];
 const child = new Deno.Command(Deno.execPath(), {
   args: viaNode
     ? [
@@ -41,7 +45,7 @@ const child = new Deno.Command(Deno.execPath(), {
       ...v8Flags,
       "--allow-net",
       "--allow-env",
-      "--allow-read=.",
+      ...files,
       new URL("./node_main.ts", import.meta.url).pathname,
     ]
     : [
@@ -50,7 +54,7 @@ const child = new Deno.Command(Deno.execPath(), {
       ...v8Flags,
       "--allow-net",
       "--allow-env",
-      "--allow-read=.",
+      ...files,
       new URL("../main.ts", import.meta.url).pathname,
     ],
   env: { DENO_SERVE_ADDRESS: `tcp:${host}:${config.port}` },

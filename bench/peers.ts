@@ -4,7 +4,8 @@
  * isolates, both from the deno.json tasks), nchan (nginx with
  * `bench/nchan.conf`), the naive Node `http` broadcaster and the minimal
  * `Deno.serve` broadcaster; and herald as three processes over one fresh
- * `redis-server` (`herald-redis`). Every server is started through
+ * `redis-server` (`herald-redis`), and as three processes on one Deno KV file
+ * in the temp dir (`herald-kv`). Every server is started through
  * `bash -c "ulimit -n <n>; exec ..."` so it can hold 10,000 sockets.
  */
 import { SignJWT } from "jose";
@@ -219,6 +220,21 @@ export const PEERS: Record<string, PeerSpec> = {
     publishPath: "/message",
     processes: 3,
     redis: true,
+  },
+  "herald-kv": {
+    name: "herald-kv",
+    label: "herald, 3 processes on one Deno KV file",
+    command: (port, tempDir) => ({
+      argv: denoTask("start"),
+      env: {
+        ...HERALD_ENV,
+        PORT: String(port),
+        KV_PATH: `${tempDir}/herald.kv`,
+      },
+    }),
+    eventsPath: "/events?topic=chat",
+    publishPath: "/message",
+    processes: 3,
   },
   "deno-minimal-batch": denoPeer(
     "deno-minimal-batch",

@@ -4,7 +4,8 @@
  * - `deno task bench --quick`: herald alone (one isolate), 200 streams × 200
  *   messages; exits non-zero unless every delivery arrived exactly once.
  * - `deno task bench`: the peer comparison of issue 6 (herald, herald
- *   --parallel, herald as 3 processes over Redis, nchan, naive Node, ...),
+ *   --parallel, herald as 3 processes over Redis and on one KV file, nchan,
+ *   naive Node, ...),
  *   each started fresh per run, in
  *   alternation, medians of 3; prints the tables and writes the raw results
  *   to `bench/results/<time>.json`.
@@ -46,6 +47,7 @@ const DEFAULT_PEERS = [
   "herald",
   "herald-parallel",
   "herald-redis",
+  "herald-kv",
   "nchan",
   "node",
   "deno-minimal",

@@ -49,9 +49,9 @@ export type LossReason =
 
 /**
  * Events a bus lost for good, told to the hub so that the streams that may
- * have missed them get an in-band `event: reset`. The bus also moves its
- * {@linkcode Bus.horizon} (or its history's floor) past the loss, so replays
- * from before it report a reset too.
+ * have missed them get an in-band `event: reset`. The engine also moves its
+ * history's floor past the loss (a bus's horizon, a log's generation), so
+ * replays from before it report a reset too.
  */
 export interface BusLoss {
   /** What happened. */
@@ -94,12 +94,6 @@ export interface Bus {
   reportClients(count: number): void;
   /** Clients and isolates across the hub. */
   presence(): Presence;
-  /**
-   * The id after which this isolate has received every event (its history is
-   * complete from there on). Replays from an older id must say that events may
-   * be missing.
-   */
-  horizon(): string;
   /** Stops carrying events and releases timers and channels. */
   close(): Promise<void>;
 }

@@ -36,6 +36,18 @@ export interface Config {
   readonly maxQueuedBytes: number;
   /** Redis URL of the distributed engine (`REDIS_URL`); null: in memory. */
   readonly redisUrl: string | null;
+  /**
+   * Where events travel and stay (`ENGINE`: memory, redis or kv). Defaults
+   * to redis when `REDIS_URL` is set, kv when `KV_PATH` is, else memory.
+   */
+  readonly engine: "memory" | "redis" | "kv";
+  /**
+   * The Deno KV file of the kv engine (`KV_PATH`); null with `ENGINE=kv`
+   * opens the platform's database (Deno Deploy).
+   */
+  readonly kvPath: string | null;
+  /** The kv engine also trims events older than this (`HISTORY_MAX_AGE_MS`); 0: by count alone. */
+  readonly historyMaxAgeMs: number;
   /** Signed-token settings (`JWT_*`, `JWKS_URL`, `SUBSCRIBE_AUTH`, `AUTH_*`); see lib/auth/. */
   readonly auth: AuthConfig;
 }
@@ -172,6 +184,34 @@ function readAuth(env: Env): AuthConfig {
 
 const DAY_MS = 86_400_000;
 
+const ENGINES = ["memory", "redis", "kv"] as const;
+
+function readEngine(
+  env: Env,
+  redisUrl: string | null,
+  kvPath: string | null,
+): Config["engine"] {
+  const raw = env.ENGINE?.trim();
+  if (raw === undefined || raw === "") {
+    if (redisUrl !== null && kvPath !== null) {
+      throw new ConfigError(
+        "Cannot read REDIS_URL and KV_PATH: set one engine, not both",
+      );
+    }
+    return redisUrl !== null ? "redis" : kvPath !== null ? "kv" : "memory";
+  }
+  const engine = ENGINES.find((name) => name === raw);
+  if (engine === undefined) {
+    throw new ConfigError(
+      `Cannot read ENGINE: "${raw}" is not one of memory, redis, kv`,
+    );
+  }
+  if (engine === "redis" && redisUrl === null) {
+    throw new ConfigError("Cannot read ENGINE: redis needs REDIS_URL");
+  }
+  return engine;
+}
+
 /**
  * Reads herald's settings from environment strings.
  *
@@ -185,6 +225,10 @@ const DAY_MS = 86_400_000;
  * @throws {ConfigError} naming the variable and the value it cannot use
  */
 export function loadConfig(env: Env): Config {
+  const redisUrl = readRedisUrl(env);
+  const kvPath = env.KV_PATH === undefined || env.KV_PATH === ""
+    ? null
+    : env.KV_PATH;
   return Object.freeze({
     port: readPort(env),
     hostname: readHostname(env),
@@ -217,7 +261,10 @@ export function loadConfig(env: Env): Config {
       1024,
       2 ** 30,
     ),
-    redisUrl: readRedisUrl(env),
+    redisUrl,
+    engine: readEngine(env, redisUrl, kvPath),
+    kvPath,
+    historyMaxAgeMs: readInteger(env, "HISTORY_MAX_AGE_MS", 0, 0, 365 * DAY_MS),
     auth: readAuth(env),
   });
 }

@@ -6,6 +6,12 @@
  * {@linkcode HybridClock}) the short name of the isolate that made it, which
  * breaks ties. Redis stream ids (`<ms>-<seq>`) are ids of the same form, so an
  * engine that orders events itself can supply them unchanged.
+ *
+ * A Deno KV versionstamp (20 hex digits, the commit's version: the kv
+ * engine's ids) is an id too. It carries no time, so it parses with `ms` and
+ * `seq` 0 and its digits in `stamp`: versionstamps order among themselves by
+ * their digits, all sort before every clock id, and none is ever taken for
+ * an id from the future.
  */
 
 /** A parsed event id: compare with {@linkcode compareIds}. */
@@ -16,12 +22,16 @@ export interface EventId {
   readonly seq: number;
   /** The isolate that made the id ("" when the id has no node part). */
   readonly node: string;
+  /** A Deno KV versionstamp's 20 hex digits; absent for clock ids. */
+  readonly stamp?: string;
 }
 
 const ID_PATTERN = /^(\d{1,16})-(\d{1,16})(?:-([a-z0-9]{1,16}))?$/;
+const STAMP_PATTERN = /^[0-9a-f]{20}$/;
 
 /** Reads an id's text, or returns null when it is not an id of this hub. */
 export function parseId(text: string): EventId | null {
+  if (STAMP_PATTERN.test(text)) return { ms: 0, seq: 0, node: "", stamp: text };
   const match = ID_PATTERN.exec(text);
   if (match === null) return null;
   const ms = Number(match[1]);
@@ -32,6 +42,7 @@ export function parseId(text: string): EventId | null {
 
 /** Writes an id as text; the inverse of {@linkcode parseId}. */
 export function formatId(id: EventId): string {
+  if (id.stamp !== undefined) return id.stamp;
   return id.node === ""
     ? `${id.ms}-${id.seq}`
     : `${id.ms}-${id.seq}-${id.node}`;
@@ -41,6 +52,9 @@ export function formatId(id: EventId): string {
 export function compareIds(a: EventId, b: EventId): number {
   if (a.ms !== b.ms) return a.ms - b.ms;
   if (a.seq !== b.seq) return a.seq - b.seq;
+  const left = a.stamp ?? "";
+  const right = b.stamp ?? "";
+  if (left !== right) return left < right ? -1 : 1;
   return a.node < b.node ? -1 : a.node > b.node ? 1 : 0;
 }
 

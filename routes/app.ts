@@ -1,14 +1,13 @@
 /**
- * @module The whole app for one isolate: a hub on the given bus and history,
- * and the fetch handler in front of it. Web-only; main.ts picks the adapters.
+ * @module The whole app for one isolate: a hub on the given engine, and the
+ * fetch handler in front of it. Web-only; main.ts picks the adapters.
  */
 import {
   createTokenVerifier,
   type TokenVerifier,
 } from "../lib/auth/token_verifier.ts";
-import type { Bus } from "../lib/bus.ts";
 import type { Config } from "../lib/config.ts";
-import { type EventHistory, MemoryHistory } from "../lib/history.ts";
+import type { Engine } from "../lib/engine.ts";
 import { Hub } from "../lib/hub.ts";
 import { type Logger, silentLogger } from "../lib/log.ts";
 import type { ReadAsset } from "./_types.ts";
@@ -16,10 +15,8 @@ import { createHandler } from "./router.ts";
 
 /** The ports an app runs on. */
 export interface AppDeps {
-  /** Carries events between isolates. */
-  bus: Bus;
-  /** Keeps events for replay. @default {a MemoryHistory sized by the config} */
-  history?: EventHistory;
+  /** Carries events between hub instances and keeps them for replay. */
+  engine: Engine;
   /** Reads static assets. */
   readAsset: ReadAsset;
   /** Where the app logs. @default {silentLogger} */
@@ -36,7 +33,7 @@ export interface App {
   readonly hub: Hub;
   /** Ends every stream with a last event carrying `retry:`, so clients reconnect and replay. */
   drain(retryMs?: number): void;
-  /** Drains, then stops the hub's timers and closes the bus. */
+  /** Drains, then stops the hub's timers and closes the engine. */
   close(): Promise<void>;
   /** Resolves once the token key is imported; rejects when it cannot be (start-up exits 2). */
   readonly ready: Promise<void>;
@@ -45,12 +42,7 @@ export interface App {
 /** Builds the app of one isolate from its config and ports. */
 export function createApp(config: Config, deps: AppDeps): App {
   const logger = deps.logger ?? silentLogger;
-  const history = deps.history ?? new MemoryHistory({
-    size: config.historySize,
-    maxBytes: config.historyMaxBytes,
-    horizon: () => deps.bus.horizon(),
-  });
-  const hub = new Hub(deps.bus, history, {
+  const hub = new Hub(deps.engine.bus, deps.engine.history, {
     heartbeatMs: config.heartbeatMs,
     updateIntervalMs: config.updateIntervalMs,
     retryMs: config.retryMs,
@@ -76,7 +68,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     ready: verifier?.ready ?? Promise.resolve(),
     async close() {
       await hub.close();
-      await deps.bus.close();
+      await deps.engine.close();
     },
   };
 }

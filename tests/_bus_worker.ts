@@ -7,7 +7,7 @@
  * `{ ids, delivery }` (all published), `"closed"`.
  */
 /// <reference lib="deno.worker" />
-import { BroadcastChannelBus } from "../lib/broadcast_channel_bus.ts";
+import { BroadcastChannelBus } from "../engines/memory/broadcast_channel_bus.ts";
 
 interface Start {
   channel: string;

@@ -12,6 +12,7 @@ import { createDenoAssetReader } from "../adapters/deno_assets.ts";
 import { LocalBus } from "../lib/bus.ts";
 import { loadConfig } from "../lib/config.ts";
 import { createApp } from "../routes/app.ts";
+import { createMemoryEngine } from "../engines/memory/engine.ts";
 import { freePort } from "./_process.ts";
 import { eventually } from "./_server.ts";
 
@@ -99,8 +100,13 @@ export async function gcMemory(url: string): Promise<GcMemory> {
 }
 
 if (import.meta.main) {
-  const app = createApp(loadConfig(Deno.env.toObject()), {
-    bus: new LocalBus(),
+  const config = loadConfig(Deno.env.toObject());
+  const app = createApp(config, {
+    engine: createMemoryEngine({
+      bus: new LocalBus(),
+      historySize: config.historySize,
+      historyMaxBytes: config.historyMaxBytes,
+    }),
     readAsset: createDenoAssetReader(new URL("../static/", import.meta.url)),
   });
   const gc = (globalThis as { gc?: () => void }).gc;

@@ -81,6 +81,13 @@ export interface HeraldProcessOptions {
   env?: Record<string, string>;
   /** Port to listen on. @default {a free port} */
   port?: number;
+  /**
+   * Start it as `deno task start` does (adapters/launcher.ts, PORT from the
+   * env) rather than `deno serve main.ts` directly.
+   *
+   * @default {false}
+   */
+  viaTask?: boolean;
 }
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -91,19 +98,24 @@ export async function startHerald(
 ): Promise<HeraldProcess> {
   const jobs = options.jobs ?? 1;
   const port = options.port ?? freePort();
+  const kvPath = options.env?.KV_PATH;
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
+    args: options.viaTask ? ["task", "start"] : [
       "serve",
       ...(jobs > 1 ? ["--parallel"] : []),
       "--allow-net",
       "--allow-env",
-      "--allow-read=.",
+      ...(kvPath === undefined
+        ? ["--allow-read=."]
+        : [`--allow-read=.,${kvPath}`, `--allow-write=${kvPath}`]),
       MAIN,
     ],
     cwd: new URL("..", import.meta.url).pathname,
     env: {
       DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}`,
       DENO_JOBS: String(jobs),
+      PORT: String(port),
+      HOSTNAME: "127.0.0.1",
       NO_COLOR: "1",
       UPDATE_INTERVAL_MS: "0",
       HEARTBEAT_MS: "0",
@@ -147,7 +159,8 @@ export async function startHerald(
     output: () => output,
     stop,
     async [Symbol.asyncDispose]() {
-      await stop("SIGKILL");
+      // `deno task` would leave its children behind on SIGKILL.
+      await stop(options.viaTask ? "SIGTERM" : "SIGKILL");
     },
   };
   // Every isolate must answer, not just know of the others: an isolate joins

@@ -3,10 +3,15 @@
  * process. Dispose it (`await using`) to drain streams and stop the server.
  */
 import { createDenoAssetReader } from "../adapters/deno_assets.ts";
-import { type Bus, LocalBus } from "../lib/bus.ts";
+import { LocalBus } from "../lib/bus.ts";
 import { loadConfig } from "../lib/config.ts";
+import type { Engine } from "../lib/engine.ts";
 import type { EventHistory } from "../lib/history.ts";
 import { type App, createApp } from "../routes/app.ts";
+import {
+  createMemoryEngine,
+  type HorizonBus,
+} from "../engines/memory/engine.ts";
 
 /** A running test server. */
 export interface TestServer {
@@ -25,8 +30,12 @@ export interface TestServer {
 export interface StartOptions {
   /** Environment strings, as for loadConfig. Timers default to off. */
   env?: Record<string, string>;
-  bus?: Bus;
+  /** The bus of the in-memory engine. @default {a new LocalBus} */
+  bus?: HorizonBus;
+  /** A history in place of the in-memory engine's. */
   history?: EventHistory;
+  /** The engine, in place of `bus` and `history`. */
+  engine?: Engine;
 }
 
 /** Starts herald on 127.0.0.1 with a free port. */
@@ -36,10 +45,17 @@ export function startServer(options: StartOptions = {}): Promise<TestServer> {
     HEARTBEAT_MS: "0",
     ...options.env,
   });
-  const bus = options.bus ?? new LocalBus();
+  const memory = createMemoryEngine({
+    bus: options.bus ?? new LocalBus(),
+    historySize: config.historySize,
+    historyMaxBytes: config.historyMaxBytes,
+  });
+  const engine = options.engine ??
+    (options.history === undefined
+      ? memory
+      : { ...memory, history: options.history });
   const app = createApp(config, {
-    bus,
-    ...(options.history === undefined ? {} : { history: options.history }),
+    engine,
     readAsset: createDenoAssetReader(new URL("../static/", import.meta.url)),
   });
   const controller = new AbortController();

@@ -7,6 +7,7 @@ import { loadConfig } from "../lib/config.ts";
 import type { Logger } from "../lib/log.ts";
 import { timingSafeEqual } from "../lib/timing_safe_equal.ts";
 import { createApp } from "../routes/app.ts";
+import { createMemoryEngine } from "../engines/memory/engine.ts";
 import { connect, writeAll } from "./_raw_http.ts";
 import { eventually } from "./_server.ts";
 
@@ -58,7 +59,7 @@ Deno.test("PUBLISH_TOKEN never appears in a log line, whatever requests arrive",
     MAX_QUEUED_BYTES: "1024",
   });
   const app = createApp(config, {
-    bus: new LocalBus(),
+    engine: createMemoryEngine({ bus: new LocalBus() }),
     readAsset: createDenoAssetReader(new URL("../static/", import.meta.url)),
     logger,
   });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BroadcastChannelBus } from "../lib/broadcast_channel_bus.ts";
+import { BroadcastChannelBus } from "../engines/memory/broadcast_channel_bus.ts";
 import type { HubEvent } from "../lib/bus.ts";
 import { compareIds, parseId } from "../lib/event_id.ts";
 import { eventually } from "./_server.ts";
@@ -100,7 +100,7 @@ Deno.test("BroadcastChannelBus: an isolate that says goodbye stops being counted
   }
 });
 
-/** A frame of the reliable channel (lib/reliable_channel.ts) from a peer named "ghost". */
+/** A frame of the reliable channel (engines/memory/reliable_channel.ts) from a peer named "ghost". */
 function ghostFrame(fields: Record<string, unknown>): Record<string, unknown> {
   return { herald: 2, from: "ghost", born: 0, acks: {}, starts: {}, ...fields };
 }

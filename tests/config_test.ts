@@ -20,6 +20,9 @@ Deno.test("loadConfig() gives the contract's defaults for an empty environment",
       maxTopicsPerStream: 16,
       maxQueuedBytes: 256 * 1024,
       redisUrl: null,
+      engine: "memory",
+      kvPath: null,
+      historyMaxAgeMs: 0,
       auth: {
         keys: null,
         algorithms: [],
@@ -133,4 +136,22 @@ Deno.test("loadConfig() never echoes the token in an error", () => {
       return true;
     },
   );
+});
+
+Deno.test("loadConfig() picks the engine from REDIS_URL, KV_PATH or ENGINE, and refuses both URLs or an unknown name", () => {
+  assert.equal(loadConfig({ KV_PATH: "./h.kv" }).engine, "kv");
+  assert.equal(
+    loadConfig({ REDIS_URL: "redis://127.0.0.1:6379" }).engine,
+    "redis",
+  );
+  assert.deepEqual(
+    [loadConfig({ ENGINE: "kv" }).engine, loadConfig({ ENGINE: "kv" }).kvPath],
+    ["kv", null],
+  );
+  assert.throws(
+    () => loadConfig({ KV_PATH: "a", REDIS_URL: "redis://127.0.0.1:1" }),
+    /Cannot read REDIS_URL and KV_PATH/,
+  );
+  assert.throws(() => loadConfig({ ENGINE: "mongo" }), /Cannot read ENGINE/);
+  assert.throws(() => loadConfig({ ENGINE: "redis" }), /needs REDIS_URL/);
 });

@@ -10,6 +10,7 @@ import { serveWithNodeHttp } from "../adapters/node_http_server.ts";
 import { LocalBus } from "../lib/bus.ts";
 import { loadConfig } from "../lib/config.ts";
 import { type App, createApp } from "../routes/app.ts";
+import { createMemoryEngine } from "../engines/memory/engine.ts";
 import { freePort, spawnTask } from "./_process.ts";
 import {
   connect,
@@ -38,7 +39,7 @@ function startNodeServer(
     ...env,
   });
   const app = createApp(config, {
-    bus: new LocalBus(),
+    engine: createMemoryEngine({ bus: new LocalBus() }),
     readAsset: createDenoAssetReader(new URL("../static/", import.meta.url)),
   });
   return new Promise((resolve) => {

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { dataOf, SseClient, type SseEvent } from "./_sse_client.ts";
-import { BroadcastChannelBus } from "../lib/broadcast_channel_bus.ts";
+import { BroadcastChannelBus } from "../engines/memory/broadcast_channel_bus.ts";
 import type { HubEvent } from "../lib/bus.ts";
 import { eventually, startServer, type TestServer } from "./_server.ts";
 import {

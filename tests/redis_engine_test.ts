@@ -7,7 +7,7 @@ import {
   connectRedisEngine,
   type RedisEngine,
   type RedisEngineOptions,
-} from "../adapters/redis_engine.ts";
+} from "../engines/redis/engine.ts";
 import { BusUnavailableError, type HubEvent } from "../lib/bus.ts";
 import { compareIds, parseId } from "../lib/event_id.ts";
 import type { Logger } from "../lib/log.ts";
@@ -356,7 +356,6 @@ Deno.test("RedisHistory.replay() outlives the process that published", async () 
     events: published.slice(1),
     reset: null,
   });
-  assert.equal(second.bus.horizon(), "0-0");
 });
 
 Deno.test("RedisBus.publish() rejects with BusUnavailableError at once when Redis is killed", async () => {

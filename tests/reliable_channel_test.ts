@@ -3,7 +3,7 @@ import {
   autoWindow,
   type Frame,
   ReliableChannel,
-} from "../lib/reliable_channel.ts";
+} from "../engines/memory/reliable_channel.ts";
 
 type Item = number;
 type Ctl = string;

@@ -5,9 +5,9 @@
  * turned off, gap recovery still delivers everything, in order, once.
  */
 import assert from "node:assert/strict";
-import { BroadcastChannelBus } from "../lib/broadcast_channel_bus.ts";
+import { BroadcastChannelBus } from "../engines/memory/broadcast_channel_bus.ts";
 import type { HubEvent } from "../lib/bus.ts";
-import type { ReliableChannelStats } from "../lib/reliable_channel.ts";
+import type { ReliableChannelStats } from "../engines/memory/reliable_channel.ts";
 import { eventually } from "./_server.ts";
 
 const BUSY_LIMIT_MS = 20_000;

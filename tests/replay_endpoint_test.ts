@@ -1,8 +1,9 @@
 /** Never lose an event: Last-Event-ID replay over real sockets. */
 import assert from "node:assert/strict";
-import { BroadcastChannelBus } from "../lib/broadcast_channel_bus.ts";
+import { BroadcastChannelBus } from "../engines/memory/broadcast_channel_bus.ts";
 import { loadConfig } from "../lib/config.ts";
 import { createApp } from "../routes/app.ts";
+import { createMemoryEngine } from "../engines/memory/engine.ts";
 import { compareIdText } from "../lib/event_id.ts";
 import { dataOf, SseClient, type SseEvent } from "./_sse_client.ts";
 import { startServer, type TestServer } from "./_server.ts";
@@ -174,7 +175,9 @@ Deno.test("EventSource reconnects after a drain to another isolate and replays w
   const readAsset = () => Promise.resolve(null);
   const apps = ["a", "b"].map((node) =>
     createApp(config, {
-      bus: new BroadcastChannelBus({ channel, node, joinMs: 0 }),
+      engine: createMemoryEngine({
+        bus: new BroadcastChannelBus({ channel, node, joinMs: 0 }),
+      }),
       readAsset,
     })
   );

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import type { HubEvent } from "../lib/bus.ts";
 import { compareIds, formatId, parseId } from "../lib/event_id.ts";
 import { HybridClock } from "../lib/hybrid_clock.ts";
-import { TotalOrder } from "../lib/total_order.ts";
+import { TotalOrder } from "../engines/memory/total_order.ts";
 
 /** A simulated isolate: a clock, a TotalOrder, and FIFO inboxes from each peer. */
 interface Node {

@@ -6,23 +6,20 @@
  * when REDIS_URL is set; without it herald keeps its embedded default.
  */
 import type { Redis } from "ioredis";
-import { type Bus, randomNodeName } from "../lib/bus.ts";
-import type { EventHistory } from "../lib/history.ts";
-import { type Logger, silentLogger } from "../lib/log.ts";
-import { RedisBus } from "./redis_bus.ts";
+import { type Bus, randomNodeName } from "../../lib/bus.ts";
+import type { Engine } from "../../lib/engine.ts";
+import type { EventHistory } from "../../lib/history.ts";
+import { type Logger, silentLogger } from "../../lib/log.ts";
+import { RedisBus } from "./bus.ts";
 import {
   closeRedisConnection,
   openRedisConnection,
   redactRedisUrl,
-} from "./redis_connection.ts";
-import { RedisHistory } from "./redis_history.ts";
-import { RedisKeys } from "./redis_keys.ts";
-import {
-  generationToken,
-  type LogState,
-  readLogState,
-} from "./redis_log_state.ts";
-import { RedisPresence } from "./redis_presence.ts";
+} from "./connection.ts";
+import { RedisHistory } from "./history.ts";
+import { RedisKeys } from "./keys.ts";
+import { generationToken, type LogState, readLogState } from "./log_state.ts";
+import { RedisPresence } from "./presence.ts";
 
 /** Options for {@linkcode connectRedisEngine}. */
 export interface RedisEngineOptions {
@@ -88,11 +85,13 @@ export interface RedisEngineOptions {
 }
 
 /** A connected engine; `close()` (or `bus.close()`) releases everything. */
-export interface RedisEngine {
+export interface RedisEngine extends Engine {
+  /** "redis". */
+  readonly kind: "redis";
   /** Publishes through Redis and delivers every process's events. */
-  bus: Bus;
+  readonly bus: Bus;
   /** Replays from the topic streams in Redis. */
-  history: EventHistory;
+  readonly history: EventHistory;
   /** Stops the reader and presence and closes the connections. */
   close(): Promise<void>;
 }
@@ -232,5 +231,5 @@ export async function connectRedisEngine(
   });
   const history = new RedisHistory(writer, { keys, size: historySize });
   logger.log("info", "Redis engine connected", { node, redis: where });
-  return { bus, history, close: () => bus.close() };
+  return { kind: "redis", bus, history, close: () => bus.close() };
 }

@@ -17,15 +17,15 @@ import {
   type HubEvent,
   type Presence,
   randomNodeName,
-} from "./bus.ts";
+} from "../../lib/bus.ts";
 import {
   compareIds,
   type EventId,
   formatId,
   maxId,
   parseId,
-} from "./event_id.ts";
-import { HybridClock } from "./hybrid_clock.ts";
+} from "../../lib/event_id.ts";
+import { HybridClock } from "../../lib/hybrid_clock.ts";
 import {
   ReliableChannel,
   type ReliableChannelStats,

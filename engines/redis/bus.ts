@@ -17,14 +17,14 @@ import {
   type HubEvent,
   type LossReason,
   type Presence,
-} from "../lib/bus.ts";
-import { compareIdText, parseId } from "../lib/event_id.ts";
+} from "../../lib/bus.ts";
+import { compareIdText, parseId } from "../../lib/event_id.ts";
 import {
   closeRedisConnection,
   describeRedisError,
   RedisScript,
-} from "./redis_connection.ts";
-import type { RedisKeys } from "./redis_keys.ts";
+} from "./connection.ts";
+import type { RedisKeys } from "./keys.ts";
 import {
   generationFloor,
   type LogState,
@@ -32,8 +32,8 @@ import {
   LUA_LAST_ID,
   readLogState,
   restartGeneration,
-} from "./redis_log_state.ts";
-import type { RedisPresence } from "./redis_presence.ts";
+} from "./log_state.ts";
+import type { RedisPresence } from "./presence.ts";
 
 /**
  * KEYS[1] the log, KEYS[2] the topic's stream, KEYS[3] the log's generation;
@@ -240,11 +240,6 @@ export class RedisBus implements Bus {
   /** Clients and processes across every herald process on this Redis. */
   presence(): Presence {
     return this.#options.presence.snapshot();
-  }
-
-  /** "0-0": history lives in Redis, shared by every process. */
-  horizon(): string {
-    return "0-0";
   }
 
   /** Stops the reader and presence, and closes both connections. */

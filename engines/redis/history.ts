@@ -9,12 +9,21 @@
  * empty replay.
  */
 import type { Redis } from "ioredis";
-import { BusUnavailableError, type HubEvent } from "../lib/bus.ts";
-import { compareIds, type EventId, parseId, ZERO_ID } from "../lib/event_id.ts";
-import type { EventHistory, ReplayPlan, ResetReason } from "../lib/history.ts";
-import { describeRedisError, RedisScript } from "./redis_connection.ts";
-import type { RedisKeys } from "./redis_keys.ts";
-import { generationFloor, LUA_LAST_ID } from "./redis_log_state.ts";
+import { BusUnavailableError, type HubEvent } from "../../lib/bus.ts";
+import {
+  compareIds,
+  type EventId,
+  parseId,
+  ZERO_ID,
+} from "../../lib/event_id.ts";
+import type {
+  EventHistory,
+  ReplayPlan,
+  ResetReason,
+} from "../../lib/history.ts";
+import { describeRedisError, RedisScript } from "./connection.ts";
+import type { RedisKeys } from "./keys.ts";
+import { generationFloor, LUA_LAST_ID } from "./log_state.ts";
 
 /**
  * KEYS: the log, its generation, then the topic streams; ARGV: the first id

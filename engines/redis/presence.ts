@@ -5,8 +5,8 @@
  * without saying so drops out once its entry expires.
  */
 import type { Redis } from "ioredis";
-import type { Presence } from "../lib/bus.ts";
-import { RedisScript } from "./redis_connection.ts";
+import type { Presence } from "../../lib/bus.ts";
+import { RedisScript } from "./connection.ts";
 
 /**
  * KEYS[1] the presence hash; ARGV: this process, its clients, the entry's

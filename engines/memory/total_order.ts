@@ -10,8 +10,13 @@
  * or before c. An event is released when every known peer's watermark has
  * reached its id: no event sorting before it can still arrive.
  */
-import type { HubEvent } from "./bus.ts";
-import { compareIds, type EventId, maxId, ZERO_ID } from "./event_id.ts";
+import type { HubEvent } from "../../lib/bus.ts";
+import {
+  compareIds,
+  type EventId,
+  maxId,
+  ZERO_ID,
+} from "../../lib/event_id.ts";
 
 interface Pending {
   readonly id: EventId;

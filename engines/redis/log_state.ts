@@ -13,8 +13,8 @@
  * streams. It costs a publish nothing until the log is missing.
  */
 import type { Redis } from "ioredis";
-import { RedisScript } from "./redis_connection.ts";
-import type { RedisKeys } from "./redis_keys.ts";
+import { RedisScript } from "./connection.ts";
+import type { RedisKeys } from "./keys.ts";
 
 /**
  * Lua: `last_id(key)`, the newest id a stream ever took ("0-0" for a missing

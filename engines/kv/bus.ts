@@ -1,0 +1,250 @@
+/**
+ * @module The kv engine's bus: a publish is one atomic write (the event in
+ * the global log and under its topic, keyed by the commit's versionstamp,
+ * which becomes its id), and a follower in each instance reads the log after
+ * the last key it delivered. Polling every `pollMs` is the guarantee;
+ * `kv.watch` on a doorbell key only wakes the follower sooner where it fires
+ * (within one process: it does not fire across processes on a local file).
+ */
+import {
+  type Bus,
+  type BusLoss,
+  BusUnavailableError,
+  type EventDraft,
+  type HubEvent,
+  type Presence,
+} from "../../lib/bus.ts";
+import type { Logger } from "../../lib/log.ts";
+import { type KvKeys, type KvRecord, stampOf } from "./keys.ts";
+import type { KvPresence } from "./presence.ts";
+
+/** Deno KV's limit on one value, in bytes. */
+export const KV_VALUE_LIMIT = 65536;
+
+/** Options for {@linkcode KvBus}. */
+export interface KvBusOptions {
+  /** This instance's name. */
+  instance: string;
+  /** Where the keys are. */
+  keys: KvKeys;
+  /** The longest the follower waits between two reads of the log. */
+  pollMs: number;
+  /** Shares client counts. */
+  presence: KvPresence;
+  /** The stamp after which the follower starts ("" for the log's start). */
+  start: string;
+  /** Where read failures are written. */
+  logger: Logger;
+  /** The wall clock in ms, stored with each event for retention by age. */
+  now: () => number;
+}
+
+/** Events the follower reads in one list call. */
+const PAGE = 256;
+
+/**
+ * An upper bound of the bytes V8's serializer spends on a record: two bytes
+ * a character, plus room for the field names and tags.
+ */
+function recordBytes(record: KvRecord): number {
+  let bytes = 64;
+  for (const [name, value] of Object.entries(record.event)) {
+    bytes += 2 * name.length + 16 +
+      (typeof value === "string"
+        ? 2 * value.length
+        : 2 * JSON.stringify(value ?? null).length);
+  }
+  return bytes;
+}
+
+/** Carries events through one Deno KV database, in versionstamp order. */
+export class KvBus implements Bus {
+  readonly #kv: Deno.Kv;
+  readonly #options: KvBusOptions;
+  readonly #listeners = new Set<(event: HubEvent) => void>();
+  readonly #lossListeners = new Set<(loss: BusLoss) => void>();
+  /** The stamp of the last event delivered. */
+  #cursor: string;
+  #closed = false;
+  #wake: (() => void) | null = null;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  readonly #follower: Promise<void>;
+  readonly #watch: ReadableStreamDefaultReader<unknown>;
+  readonly #bell: Promise<void>;
+  #reported = "";
+
+  /** Starts following the log after `options.start`. */
+  constructor(kv: Deno.Kv, options: KvBusOptions) {
+    this.#kv = kv;
+    this.#options = options;
+    this.#cursor = options.start;
+    this.#watch = kv.watch([options.keys.bell]).getReader();
+    this.#bell = this.#listen();
+    this.#follower = this.#follow();
+  }
+
+  /** This instance's name. */
+  get node(): string {
+    return this.#options.instance;
+  }
+
+  /**
+   * Writes the event to the log and its topic in one atomic commit; the
+   * commit's versionstamp is its id. Resolves once committed.
+   */
+  async publish(draft: EventDraft): Promise<HubEvent> {
+    if (this.#closed) {
+      throw new BusUnavailableError("Cannot publish: bus is closed");
+    }
+    const { keys } = this.#options;
+    const record: KvRecord = { event: { ...draft }, at: this.#options.now() };
+    const bytes = recordBytes(record);
+    if (bytes > KV_VALUE_LIMIT) {
+      throw new RangeError(
+        `Cannot publish: the event takes up to ${bytes} bytes, above Deno KV's value limit of ${KV_VALUE_LIMIT}`,
+      );
+    }
+    const stamp = this.#kv.commitVersionstamp();
+    let result: Deno.KvCommitResult | Deno.KvCommitError;
+    try {
+      result = await this.#kv.atomic()
+        .set([...keys.log, stamp], record)
+        .set([...keys.topic(draft.topic), stamp], record)
+        .set([...keys.topics, draft.topic], true)
+        .set(keys.bell, record.at)
+        .commit();
+    } catch (error) {
+      throw new BusUnavailableError(
+        `Cannot publish: Deno KV did not take the event: ${
+          (error as Error).message
+        }`,
+        { cause: error },
+      );
+    }
+    if (!result.ok) {
+      throw new BusUnavailableError("Cannot publish: the commit failed");
+    }
+    this.#ring();
+    return { ...draft, id: result.versionstamp };
+  }
+
+  /** Calls `listener` with every event the follower reads, in id order. */
+  subscribe(listener: (event: HubEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Calls `listener` when the log was trimmed past unread events. */
+  onLoss(listener: (loss: BusLoss) => void): () => void {
+    this.#lossListeners.add(listener);
+    return () => this.#lossListeners.delete(listener);
+  }
+
+  /** Records this instance's client count for presence. */
+  reportClients(count: number): void {
+    this.#options.presence.report(count);
+  }
+
+  /** Clients and instances whose presence has not expired. */
+  presence(): Presence {
+    return this.#options.presence.snapshot();
+  }
+
+  /** Stops the follower, the doorbell and presence. The caller closes the database. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ring();
+    await this.#follower;
+    await this.#watch.cancel().catch(() => {});
+    await this.#bell;
+    await this.#options.presence.close();
+    this.#listeners.clear();
+    this.#lossListeners.clear();
+  }
+
+  /** Wakes the follower now. */
+  #ring(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+
+  async #listen(): Promise<void> {
+    try {
+      while (!this.#closed) {
+        const { done } = await this.#watch.read();
+        if (done) return;
+        this.#ring();
+      }
+    } catch { /* cancelled on close */ }
+  }
+
+  #sleep(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#wake = resolve;
+      this.#timer = setTimeout(() => {
+        this.#wake = null;
+        resolve();
+      }, this.#options.pollMs);
+    }).finally(() => {
+      if (this.#timer !== null) clearTimeout(this.#timer);
+      this.#timer = null;
+    });
+  }
+
+  async #follow(): Promise<void> {
+    while (!this.#closed) {
+      let full = false;
+      try {
+        full = await this.#readPage();
+        this.#reported = "";
+      } catch (error) {
+        if (this.#closed) return;
+        const message = (error as Error).message;
+        if (message !== this.#reported) {
+          this.#reported = message;
+          this.#options.logger.log("warn", "Cannot read the Deno KV log", {
+            instance: this.#options.instance,
+            error: message,
+          });
+        }
+      }
+      if (!full && !this.#closed) await this.#sleep();
+    }
+  }
+
+  /** Delivers the next page of the log; true when there may be more. */
+  async #readPage(): Promise<boolean> {
+    const { keys } = this.#options;
+    const selector: Deno.KvListSelector = this.#cursor === ""
+      ? { prefix: keys.log }
+      : { prefix: keys.log, start: [...keys.log, this.#cursor] };
+    const entries: Deno.KvEntry<KvRecord>[] = [];
+    for await (
+      const entry of this.#kv.list<KvRecord>(selector, { limit: PAGE + 1 })
+    ) {
+      if (stampOf(entry.key) !== this.#cursor) entries.push(entry);
+    }
+    if (entries.length === 0 || this.#closed) return false;
+    if (this.#cursor !== "") {
+      const floor = await this.#kv.get<string>(keys.logFloor);
+      if (floor.value !== null && floor.value > this.#cursor) {
+        this.#options.logger.log(
+          "warn",
+          "The Deno KV log was trimmed past events this instance had not read",
+          { instance: this.#options.instance },
+        );
+        for (const listener of this.#lossListeners) {
+          listener({ reason: "log-trimmed", topics: null });
+        }
+      }
+    }
+    for (const entry of entries) {
+      const event: HubEvent = { ...entry.value.event, id: stampOf(entry.key) };
+      this.#cursor = event.id;
+      for (const listener of this.#listeners) listener(event);
+    }
+    return entries.length >= PAGE;
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * @module The engine: the one seam between the hub and where events travel
+ * and stay. An engine owns delivery ({@linkcode Bus}: order, fan-out,
+ * presence) and history ({@linkcode EventHistory}: replay) together, and
+ * builds its own history, so the two always agree on what "after this id"
+ * means. The hub and the routes know only this interface; the engines live
+ * in `engines/` (memory, redis, kv). Web-only.
+ */
+import type { Bus } from "./bus.ts";
+import type { EventHistory } from "./history.ts";
+
+/** The engines herald ships. */
+export type EngineKind = "memory" | "redis" | "kv";
+
+/**
+ * Delivery, history, presence and shutdown of one hub instance. Optional
+ * capabilities stay on the bus as optional members (`node`, `late`,
+ * `onLoss`), so an engine that has no such power leaves them out.
+ */
+export interface Engine {
+  /** Which engine this is (shown at start-up). */
+  readonly kind: EngineKind;
+  /** Carries events between hub instances in one order; presence. */
+  readonly bus: Bus;
+  /** Answers replays after an id. */
+  readonly history: EventHistory;
+  /** Stops delivery and releases timers, channels and connections. */
+  close(): Promise<void>;
+}
