@@ -4,6 +4,7 @@
  * main.ts (`deno serve`) and node_main.ts (`node:http`). Deno-only.
  */
 import { createDenoAssetReader } from "./deno_assets.ts";
+import { exitWithConfigError } from "./deno_config.ts";
 import { BroadcastChannelBus } from "../lib/broadcast_channel_bus.ts";
 import type { Bus } from "../lib/bus.ts";
 import type { Config } from "../lib/config.ts";
@@ -25,11 +26,12 @@ async function connectEngine(
       logger: consoleLogger,
     });
   } catch (error) {
-    consoleLogger.log(
-      "error",
-      error instanceof Error ? error.message : String(error),
+    // Unreachable Redis is a config error like any other: one line, exit 2.
+    exitWithConfigError(
+      `Cannot use REDIS_URL: ${
+        error instanceof Error ? error.message : String(error)
+      }`,
     );
-    Deno.exit(1);
   }
 }
 

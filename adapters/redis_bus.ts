@@ -225,6 +225,16 @@ export class RedisBus implements Bus {
     return this.#options.presence.snapshot();
   }
 
+  /** Null while both connections to Redis are ready; otherwise which is not. */
+  unready(): string | null {
+    if (this.#closed) return "the Redis engine is closed";
+    if (this.#writer.status !== "ready") return "Redis is not connected";
+    if (this.#reader.status !== "ready") {
+      return "Redis is not connected (reader)";
+    }
+    return null;
+  }
+
   /** "0-0": history lives in Redis, shared by every process. */
   horizon(): string {
     return "0-0";

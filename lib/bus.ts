@@ -96,6 +96,12 @@ export interface Bus {
   horizon(): string;
   /** Stops carrying events and releases timers and channels. */
   close(): Promise<void>;
+  /**
+   * Why the bus cannot take a publish right now (e.g. "Redis is not
+   * connected"), or null when it can; `GET /readyz` shows it. Optional: an
+   * in-process bus is always ready.
+   */
+  unready?(): string | null;
 }
 
 /** Raised by {@linkcode Bus.publish} when the bus cannot take the event now. */

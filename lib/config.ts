@@ -8,7 +8,7 @@
 export interface Config {
   /** Listen port (`PORT`); 0 picks a free one. */
   readonly port: number;
-  /** Listen address (`HOSTNAME`). */
+  /** Listen address or host name (`HERALD_HOSTNAME`, else `HOSTNAME`). */
   readonly hostname: string;
   /** Period of the `update` event in ms (`UPDATE_INTERVAL_MS`); 0 disables. */
   readonly updateIntervalMs: number;
@@ -34,6 +34,8 @@ export interface Config {
   readonly maxQueuedBytes: number;
   /** Redis URL of the distributed engine (`REDIS_URL`); null: in memory. */
   readonly redisUrl: string | null;
+  /** Bearer token that GET /metrics needs (`METRICS_TOKEN`); null: open. */
+  readonly metricsToken: string | null;
 }
 
 /** Raised by {@linkcode loadConfig} for a value it cannot use; names the variable. */
@@ -82,15 +84,30 @@ function readPort(env: Env): number {
 }
 
 function readHostname(env: Env): string {
-  const raw = env.HOSTNAME;
+  // HERALD_HOSTNAME wins: container runtimes set HOSTNAME to the machine's name.
+  const name = env.HERALD_HOSTNAME !== undefined
+    ? "HERALD_HOSTNAME"
+    : "HOSTNAME";
+  const raw = env[name];
   if (raw === undefined) return "0.0.0.0";
   const text = raw.trim();
   if (!/^[A-Za-z0-9.:[\]-]{1,253}$/.test(text)) {
     throw new ConfigError(
-      `Cannot read HOSTNAME: "${raw}" is not a host name or address`,
+      `Cannot read ${name}: "${raw}" is not a host name or address`,
     );
   }
   return text;
+}
+
+function readMetricsToken(env: Env): string | null {
+  const raw = env.METRICS_TOKEN;
+  if (raw === undefined) return null;
+  if (!/^[\x21-\x7e]+$/.test(raw)) {
+    throw new ConfigError(
+      "Cannot read METRICS_TOKEN: it must be visible ASCII with no spaces",
+    );
+  }
+  return raw;
 }
 
 function readToken(env: Env): string | null {
@@ -203,5 +220,6 @@ export function loadConfig(env: Env): Config {
       2 ** 30,
     ),
     redisUrl: readRedisUrl(env),
+    metricsToken: readMetricsToken(env),
   });
 }

@@ -271,6 +271,15 @@ export class Hub {
     });
   }
 
+  /**
+   * Why this hub cannot take publishes and streams right now ("draining",
+   * or the bus's reason), or null when it can: what `GET /readyz` shows.
+   */
+  unready(): string | null {
+    if (this.#closed) return "draining";
+    return this.#bus.unready?.() ?? null;
+  }
+
   /** Counts for `GET /stats`. */
   stats(): HubStats {
     const presence = this.#bus.presence();

@@ -11,6 +11,7 @@ import { jsonError } from "./_responses.ts";
 import type { MethodTable, ReadAsset, RouteContext } from "./_types.ts";
 import { indexHandlers, staticHandlers } from "./client.ts";
 import { handlers as eventsHandlers } from "./events.ts";
+import { healthzHandlers, readyzHandlers } from "./healthz.ts";
 import { handlers as messageHandlers } from "./message.ts";
 import { handlers as statsHandlers } from "./stats.ts";
 
@@ -29,6 +30,8 @@ const ROUTES: ReadonlyMap<string, MethodTable> = new Map([
   ["/events", eventsHandlers],
   ["/message", messageHandlers],
   ["/stats", statsHandlers],
+  ["/healthz", healthzHandlers],
+  ["/readyz", readyzHandlers],
 ]);
 
 function find(pathname: string): MethodTable | undefined {

@@ -20,6 +20,7 @@ Deno.test("loadConfig() gives the contract's defaults for an empty environment",
       maxTopicsPerStream: 16,
       maxQueuedBytes: 256 * 1024,
       redisUrl: null,
+      metricsToken: null,
     },
   );
   assert.ok(Object.isFrozen(config));
