@@ -5,6 +5,7 @@
  * isolate; `BroadcastChannelBus` spans the isolates of one process; an engine
  * such as Redis Streams can implement the same interface and supply its own ids.
  */
+import type { ReliableChannelStats } from "./reliable_channel.ts";
 import { formatId } from "./event_id.ts";
 import { HybridClock } from "./hybrid_clock.ts";
 
@@ -102,6 +103,8 @@ export interface Bus {
    * in-process bus is always ready.
    */
   unready?(): string | null;
+  /** How delivery between isolates went, when the bus numbers its frames. */
+  readonly delivery?: ReliableChannelStats;
 }
 
 /** Raised by {@linkcode Bus.publish} when the bus cannot take the event now. */

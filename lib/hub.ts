@@ -3,6 +3,7 @@
  * replay then live, and the shared timers for heartbeats and `update` events.
  * It knows events and streams, never a `Request`. Web-only.
  */
+import type { ReliableChannelStats } from "./reliable_channel.ts";
 import type { Bus, BusLoss, HubEvent } from "./bus.ts";
 import { type EventId, maxId, parseId } from "./event_id.ts";
 import type { EventHistory, ReplayPlan } from "./history.ts";
@@ -278,6 +279,11 @@ export class Hub {
   unready(): string | null {
     if (this.#closed) return "draining";
     return this.#bus.unready?.() ?? null;
+  }
+
+  /** The bus's delivery counts between isolates, when it keeps them. */
+  delivery(): ReliableChannelStats | undefined {
+    return this.#bus.delivery;
   }
 
   /** Counts for `GET /stats`. */

@@ -2,6 +2,7 @@
 import type { Config } from "../lib/config.ts";
 import type { Hub } from "../lib/hub.ts";
 import type { Logger } from "../lib/log.ts";
+import type { PublishCounts } from "../lib/metrics.ts";
 
 /** Reads a file of the static folder by safe relative path; null when missing. */
 export type ReadAsset = (path: string) => Promise<Uint8Array | null>;
@@ -20,6 +21,8 @@ export interface RouteContext {
   readonly readAsset: ReadAsset;
   /** Where routes log. */
   readonly logger: Logger;
+  /** POST /message answers by status, for `GET /metrics`. */
+  readonly publishes?: PublishCounts;
 }
 
 /** Answers one method of one route. */

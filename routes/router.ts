@@ -13,6 +13,8 @@ import { indexHandlers, staticHandlers } from "./client.ts";
 import { handlers as eventsHandlers } from "./events.ts";
 import { healthzHandlers, readyzHandlers } from "./healthz.ts";
 import { handlers as messageHandlers } from "./message.ts";
+import { handlers as metricsHandlers } from "./metrics.ts";
+import { PublishCounts } from "../lib/metrics.ts";
 import { handlers as statsHandlers } from "./stats.ts";
 
 /** What the handler needs from outside: the hub and the ports. */
@@ -32,6 +34,7 @@ const ROUTES: ReadonlyMap<string, MethodTable> = new Map([
   ["/stats", statsHandlers],
   ["/healthz", healthzHandlers],
   ["/readyz", readyzHandlers],
+  ["/metrics", metricsHandlers],
 ]);
 
 function find(pathname: string): MethodTable | undefined {
@@ -83,6 +86,7 @@ export function createHandler(
   deps: HandlerDeps,
 ): (request: Request) => Promise<Response> {
   const logger = deps.logger ?? silentLogger;
+  const publishes = new PublishCounts();
   return async function handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
     let response: Response;
@@ -94,6 +98,7 @@ export function createHandler(
         hub: deps.hub,
         readAsset: deps.readAsset,
         logger,
+        publishes,
       });
     } catch (error) {
       logger.log("error", "Cannot answer request", {
@@ -102,6 +107,9 @@ export function createHandler(
         error: error instanceof Error ? error.message : String(error),
       });
       response = jsonError(500, "Internal error");
+    }
+    if (url.pathname === "/message" && request.method === "POST") {
+      publishes.count(response.status);
     }
     applyCors(
       response.headers,
