@@ -61,6 +61,23 @@ if (httpServer === "node" && parallel) {
 }
 // HTTP_SERVER=node: one isolate behind node:http (adapters/node_main.ts).
 const viaNode = httpServer === "node";
+// TLS_CERT_FILE and TLS_KEY_FILE: one isolate behind Deno.serve with TLS and
+// HTTP/2 (adapters/tls_main.ts).
+const tlsCert = env.TLS_CERT_FILE ?? "";
+const tlsKey = env.TLS_KEY_FILE ?? "";
+const viaTls = tlsCert !== "" || tlsKey !== "";
+if (viaTls && (tlsCert === "" || tlsKey === "")) {
+  exitWithConfigError(
+    `Cannot serve TLS: set both TLS_CERT_FILE and TLS_KEY_FILE (${
+      tlsCert === "" ? "TLS_CERT_FILE" : "TLS_KEY_FILE"
+    } is unset)`,
+  );
+}
+if (viaTls && (parallel || viaNode)) {
+  exitWithConfigError(
+    "Cannot serve TLS with start:parallel or HTTP_SERVER=node: TLS serves one isolate through Deno.serve",
+  );
+}
 let listen: ListenAddress;
 try {
   listen = reserveListenAddress(
@@ -75,14 +92,23 @@ try {
 // deno-lint-ignore no-console
 console.log(startupLine(config, {
   version,
-  url: listen.url,
+  url: viaTls ? listen.url.replace("http:", "https:") : listen.url,
   isolates: parallel ? (env.DENO_JOBS ?? "cores") : 1,
-  server: viaNode ? "node:http" : "deno serve",
+  server: viaTls ? "TLS, HTTP/2" : viaNode ? "node:http" : "deno serve",
 }));
 // A bounded young generation: see v8_flags.ts.
 const v8Flags = heapFlags(Deno.env.toObject());
 const child = new Deno.Command(Deno.execPath(), {
-  args: viaNode
+  args: viaTls
+    ? [
+      "run",
+      ...v8Flags,
+      "--allow-net",
+      "--allow-env",
+      `--allow-read=.,${tlsCert},${tlsKey}`,
+      new URL("./tls_main.ts", import.meta.url).pathname,
+    ]
+    : viaNode
     ? [
       "run",
       ...v8Flags,

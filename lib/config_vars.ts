@@ -98,6 +98,17 @@ export const CONFIG_VARS: readonly ConfigVar[] = Object.freeze([
     meaning: "when set, GET /metrics needs Authorization: Bearer <token>",
   },
   {
+    name: "TLS_CERT_FILE",
+    fallback: "unset",
+    meaning:
+      "PEM certificate: serve HTTPS with HTTP/2 (one isolate; needs TLS_KEY_FILE)",
+  },
+  {
+    name: "TLS_KEY_FILE",
+    fallback: "unset",
+    meaning: "PEM private key for TLS_CERT_FILE",
+  },
+  {
     name: "DENO_JOBS",
     fallback: "cores",
     meaning: "isolates under start:parallel",

@@ -139,6 +139,18 @@ const REFUSED: ReadonlyArray<
     "herald: Cannot use REDIS_URL: Cannot connect to Redis at redis://127.0.0.1:REDISPORT",
   ],
   [
+    { HOSTNAME: "127.0.0.1", TLS_CERT_FILE: "/nonexistent/cert.pem" },
+    "herald: Cannot serve TLS: set both TLS_CERT_FILE and TLS_KEY_FILE (TLS_KEY_FILE is unset)",
+  ],
+  [
+    {
+      HOSTNAME: "127.0.0.1",
+      TLS_CERT_FILE: "/nonexistent/cert.pem",
+      TLS_KEY_FILE: "/nonexistent/key.pem",
+    },
+    'herald: Cannot read TLS_CERT_FILE: "/nonexistent/cert.pem": No such file or directory',
+  ],
+  [
     { HOSTNAME: "127.0.0.1", METRICS_TOKEN: "two words" },
     "herald: Cannot read METRICS_TOKEN: it must be visible ASCII with no spaces",
   ],
