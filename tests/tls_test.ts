@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { launchBrowser } from "./_browser.ts";
-import { freePort, spawnTask } from "./_process.ts";
+import { startNginx } from "./_nginx.ts";
+import { freePort, spawnTask, startHerald } from "./_process.ts";
 import { eventually } from "./_server.ts";
 
 const STREAMS = 10;
@@ -40,6 +41,64 @@ async function selfSigned(dir: string): Promise<{ cert: string; key: string }> {
   return { cert, key };
 }
 
+/** Opens STREAMS EventSources on one Chromium page of `base`, over HTTP/2, and publishes to all. */
+async function assertStreamsOverH2(base: string): Promise<void> {
+  const browser = await launchBrowser({ ignoreHTTPSErrors: true });
+  try {
+    const { page, problems } = await browser.newPage();
+    await page.goto(`${base}/healthz`);
+    const protocol = await page.evaluate(() =>
+      (performance.getEntriesByType(
+        "navigation",
+      )[0] as unknown as { nextHopProtocol: string }).nextHopProtocol
+    );
+    assert.equal(protocol, "h2");
+    const received = await page.evaluate(async (streams: number) => {
+      const sources: EventSource[] = [];
+      const got = new Set<number>();
+      await Promise.all(
+        Array.from(
+          { length: streams },
+          (_, i) =>
+            new Promise<void>((resolve, reject) => {
+              const source = new EventSource(`/events?topic=h2`);
+              sources.push(source);
+              source.addEventListener("open", () => resolve());
+              source.addEventListener(
+                "error",
+                () => reject(new Error(`stream ${i} failed`)),
+              );
+              source.addEventListener("chat", (event) => {
+                if ((event as MessageEvent).data.includes("over h2")) {
+                  got.add(i);
+                }
+              });
+            }),
+        ),
+      );
+      // Over HTTP/1.1 this request would wait behind six open streams.
+      const response = await fetch("/message", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ topic: "h2", message: "over h2" }),
+      });
+      if (response.status !== 202) {
+        throw new Error(`publish: ${response.status}`);
+      }
+      const deadline = Date.now() + 10_000;
+      while (got.size < streams && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      for (const source of sources) source.close();
+      return got.size;
+    }, STREAMS);
+    assert.equal(received, STREAMS);
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+}
+
 Deno.test("TLS_CERT_FILE serves HTTP/2, and ten streams of one Chromium page all receive", async () => {
   const dir = await Deno.makeTempDir({ prefix: "herald_tls_" });
   try {
@@ -64,64 +123,23 @@ Deno.test("TLS_CERT_FILE serves HTTP/2, and ten streams of one Chromium page all
         task.output(),
         new RegExp(`serving ${base}/ \\(TLS, HTTP/2`),
       );
-      const browser = await launchBrowser({ ignoreHTTPSErrors: true });
-      try {
-        const { page, problems } = await browser.newPage();
-        await page.goto(`${base}/healthz`);
-        const protocol = await page.evaluate(() =>
-          (performance.getEntriesByType(
-            "navigation",
-          )[0] as unknown as { nextHopProtocol: string }).nextHopProtocol
-        );
-        assert.equal(protocol, "h2");
-        const received = await page.evaluate(async (streams: number) => {
-          const sources: EventSource[] = [];
-          const got = new Set<number>();
-          await Promise.all(
-            Array.from(
-              { length: streams },
-              (_, i) =>
-                new Promise<void>((resolve, reject) => {
-                  const source = new EventSource(`/events?topic=h2`);
-                  sources.push(source);
-                  source.addEventListener("open", () => resolve());
-                  source.addEventListener(
-                    "error",
-                    () => reject(new Error(`stream ${i} failed`)),
-                  );
-                  source.addEventListener("chat", (event) => {
-                    if ((event as MessageEvent).data.includes("over h2")) {
-                      got.add(i);
-                    }
-                  });
-                }),
-            ),
-          );
-          // Over HTTP/1.1 this request would wait behind six open streams.
-          const response = await fetch("/message", {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: JSON.stringify({ topic: "h2", message: "over h2" }),
-          });
-          if (response.status !== 202) {
-            throw new Error(`publish: ${response.status}`);
-          }
-          const deadline = Date.now() + 10_000;
-          while (got.size < streams && Date.now() < deadline) {
-            await new Promise((resolve) => setTimeout(resolve, 20));
-          }
-          for (const source of sources) source.close();
-          return got.size;
-        }, STREAMS);
-        assert.equal(received, STREAMS);
-        assert.deepEqual(problems, []);
-      } finally {
-        await browser.close();
-      }
+      await assertStreamsOverH2(base);
     } finally {
       task.child.kill("SIGTERM");
       await task.child.status;
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the README's nginx HTTP/2 proxy gives ten streams of one Chromium page in front of plain herald", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "herald_tls_" });
+  try {
+    const tls = await selfSigned(dir);
+    await using herald = await startHerald();
+    await using nginx = await startNginx([herald.port], { tls });
+    await assertStreamsOverH2(nginx.url);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
