@@ -1,5 +1,8 @@
 /** GET /healthz and GET /readyz over the real process, with Redis stopped and started again. */
 import assert from "node:assert/strict";
+import { LocalBus } from "../lib/bus.ts";
+import { loadConfig } from "../lib/config.ts";
+import { createApp } from "../routes/app.ts";
 import { startHerald } from "./_process.ts";
 import { startRedis } from "./_redis.ts";
 import { eventually } from "./_server.ts";
@@ -60,4 +63,28 @@ Deno.test("GET /readyz answers 503 within a second of Redis stopping, and 200 on
   );
   // deno-lint-ignore no-console
   console.log(`/readyz said 503 ${waited} ms after Redis was killed`);
+});
+
+Deno.test("GET /readyz answers 503 draining once the hub drains; /healthz still 200", async () => {
+  const app = createApp(
+    loadConfig({ UPDATE_INTERVAL_MS: "0", HEARTBEAT_MS: "0" }),
+    { bus: new LocalBus(), readAsset: () => Promise.resolve(null) },
+  );
+  try {
+    const ready = await app.fetch(new Request("http://h/readyz"));
+    assert.equal(ready.status, 200);
+    await ready.body?.cancel();
+    app.drain();
+    const draining = await app.fetch(new Request("http://h/readyz"));
+    assert.equal(draining.status, 503);
+    assert.deepEqual(await draining.json(), {
+      status: "unready",
+      reason: "draining",
+    });
+    const healthy = await app.fetch(new Request("http://h/healthz"));
+    assert.equal(healthy.status, 200);
+    await healthy.body?.cancel();
+  } finally {
+    await app.close();
+  }
 });
