@@ -4,6 +4,7 @@
  * main.ts (`deno serve`) and node_main.ts (`node:http`). Deno-only.
  */
 import { createDenoAssetReader } from "./deno_assets.ts";
+import { exitWithConfigError } from "./deno_config.ts";
 import type { Config } from "../lib/config.ts";
 import type { Engine } from "../lib/engine.ts";
 import { consoleLogger } from "../lib/log.ts";
@@ -45,11 +46,12 @@ async function connectEngine(config: Config): Promise<Engine> {
       }
     }
   } catch (error) {
-    consoleLogger.log(
-      "error",
-      error instanceof Error ? error.message : String(error),
+    // Unreachable Redis is a config error like any other: one line, exit 2.
+    exitWithConfigError(
+      `Cannot use REDIS_URL: ${
+        error instanceof Error ? error.message : String(error)
+      }`,
     );
-    Deno.exit(1);
   }
 }
 

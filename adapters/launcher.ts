@@ -1,17 +1,46 @@
 /**
- * @module `deno task start` and `deno task start:parallel`: checks the config
- * (a bad value stops here with a clear message), then runs main.ts under
- * `deno serve` on PORT and HOSTNAME, with `--parallel` (one isolate per core,
- * or DENO_JOBS) when asked. Signals pass through, so a drain works the same
- * in both modes. Deno-only.
+ * @module `deno task start` and `deno task start:parallel`: answers `--help`
+ * and `--version`, checks the config and the listen address (a bad value, a
+ * name that does not resolve or a port in use stops here with one line and
+ * exit status 2), prints the effective configuration, then runs main.ts
+ * under `deno serve` on the resolved address, with `--parallel` (one isolate
+ * per core, or DENO_JOBS) when asked. Signals pass through, so a drain works
+ * the same in both modes. Deno-only.
  */
-import { loadConfigOrExit } from "./deno_config.ts";
+import denoJson from "../deno.json" with { type: "json" };
+import { ConfigError } from "../lib/config.ts";
+import { helpText } from "../lib/config_vars.ts";
+import { startupLine } from "../lib/startup_line.ts";
+import {
+  exitWithConfigError,
+  launchEnv,
+  loadConfigOrExit,
+} from "./deno_config.ts";
+import { type ListenAddress, reserveListenAddress } from "./listen_address.ts";
 import { heapFlags } from "./v8_flags.ts";
 
-const config = loadConfigOrExit();
-const host = config.hostname.includes(":")
-  ? `[${config.hostname}]`
-  : config.hostname;
+const version: string = denoJson.version;
+if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+  // deno-lint-ignore no-console
+  console.log(helpText(version));
+  Deno.exit(0);
+}
+if (Deno.args.includes("--version") || Deno.args.includes("-V")) {
+  // deno-lint-ignore no-console
+  console.log(`herald ${version}`);
+  Deno.exit(0);
+}
+const unknown = Deno.args.filter((arg) => arg !== "--parallel");
+if (unknown.length > 0) {
+  exitWithConfigError(
+    `Cannot read the arguments: ${
+      JSON.stringify(unknown[0])
+    } is not --help, --version or --parallel`,
+  );
+}
+
+const env = launchEnv(Deno.env.toObject(), Deno.hostname());
+const config = loadConfigOrExit(env);
 const parallel = Deno.args.includes("--parallel");
 const httpServer = Deno.env.get("HTTP_SERVER") ?? "deno";
 if (httpServer !== "deno" && httpServer !== "node") {
@@ -32,6 +61,41 @@ if (httpServer === "node" && parallel) {
 }
 // HTTP_SERVER=node: one isolate behind node:http (adapters/node_main.ts).
 const viaNode = httpServer === "node";
+// TLS_CERT_FILE and TLS_KEY_FILE: one isolate behind Deno.serve with TLS and
+// HTTP/2 (adapters/tls_main.ts).
+const tlsCert = env.TLS_CERT_FILE ?? "";
+const tlsKey = env.TLS_KEY_FILE ?? "";
+const viaTls = tlsCert !== "" || tlsKey !== "";
+if (viaTls && (tlsCert === "" || tlsKey === "")) {
+  exitWithConfigError(
+    `Cannot serve TLS: set both TLS_CERT_FILE and TLS_KEY_FILE (${
+      tlsCert === "" ? "TLS_CERT_FILE" : "TLS_KEY_FILE"
+    } is unset)`,
+  );
+}
+if (viaTls && (parallel || viaNode)) {
+  exitWithConfigError(
+    "Cannot serve TLS with start:parallel or HTTP_SERVER=node: TLS serves one isolate through Deno.serve",
+  );
+}
+let listen: ListenAddress;
+try {
+  listen = reserveListenAddress(
+    config.hostname,
+    config.port,
+    env.HERALD_HOSTNAME !== undefined ? "HERALD_HOSTNAME" : "HOSTNAME",
+  );
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  exitWithConfigError(error.message);
+}
+// deno-lint-ignore no-console
+console.log(startupLine(config, {
+  version,
+  url: viaTls ? listen.url.replace("http:", "https:") : listen.url,
+  isolates: parallel ? (env.DENO_JOBS ?? "cores") : 1,
+  server: viaTls ? "TLS, HTTP/2" : viaNode ? "node:http" : "deno serve",
+}));
 // A bounded young generation: see v8_flags.ts.
 const v8Flags = heapFlags(Deno.env.toObject());
 // KV_PATH: the kv engine's file, and only it, may be read and written.
@@ -39,7 +103,16 @@ const files = config.kvPath === null
   ? ["--allow-read=."]
   : [`--allow-read=.,${config.kvPath}`, `--allow-write=${config.kvPath}`];
 const child = new Deno.Command(Deno.execPath(), {
-  args: viaNode
+  args: viaTls
+    ? [
+      "run",
+      ...v8Flags,
+      "--allow-net",
+      "--allow-env",
+      `--allow-read=.,${tlsCert},${tlsKey}`,
+      new URL("./tls_main.ts", import.meta.url).pathname,
+    ]
+    : viaNode
     ? [
       "run",
       ...v8Flags,
@@ -57,7 +130,12 @@ const child = new Deno.Command(Deno.execPath(), {
       ...files,
       new URL("../main.ts", import.meta.url).pathname,
     ],
-  env: { DENO_SERVE_ADDRESS: `tcp:${host}:${config.port}` },
+  // The resolved address, for deno serve and for node_main.ts alike.
+  env: {
+    DENO_SERVE_ADDRESS: listen.serveAddress,
+    HERALD_HOSTNAME: listen.address,
+    PORT: String(listen.port),
+  },
   stdin: "null",
 }).spawn();
 

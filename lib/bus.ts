@@ -38,6 +38,20 @@ export interface Presence {
   readonly isolates: number;
 }
 
+/** How delivery between isolates went, for a bus that numbers its frames. */
+export interface DeliveryCounts {
+  /** Data frames posted. */
+  readonly framesSent: number;
+  /** Gaps asked to be filled. */
+  readonly nacksSent: number;
+  /** Frames re-posted on request. */
+  readonly framesResent: number;
+  /** Times frames were given up as lost. */
+  readonly losses: number;
+  /** Times the flow-control window was full. */
+  readonly stalls: number;
+}
+
 /** Why a bus lost events for good (see {@linkcode BusLoss}). */
 export type LossReason =
   /** Isolates lost messages between them and could not recover them. */
@@ -96,6 +110,14 @@ export interface Bus {
   presence(): Presence;
   /** Stops carrying events and releases timers and channels. */
   close(): Promise<void>;
+  /**
+   * Why the bus cannot take a publish right now (e.g. "Redis is not
+   * connected"), or null when it can; `GET /readyz` shows it. Optional: an
+   * in-process bus is always ready.
+   */
+  unready?(): string | null;
+  /** How delivery between isolates went, when the bus numbers its frames. */
+  readonly delivery?: DeliveryCounts;
 }
 
 /** Raised by {@linkcode Bus.publish} when the bus cannot take the event now. */

@@ -10,7 +10,7 @@ import { type AuthConfig, readAuthConfig } from "./auth/auth_config.ts";
 export interface Config {
   /** Listen port (`PORT`); 0 picks a free one. */
   readonly port: number;
-  /** Listen address (`HOSTNAME`). */
+  /** Listen address or host name (`HERALD_HOSTNAME`, else `HOSTNAME`). */
   readonly hostname: string;
   /** Period of the `update` event in ms (`UPDATE_INTERVAL_MS`); 0 disables. */
   readonly updateIntervalMs: number;
@@ -50,6 +50,8 @@ export interface Config {
   readonly historyMaxAgeMs: number;
   /** Signed-token settings (`JWT_*`, `JWKS_URL`, `SUBSCRIBE_AUTH`, `AUTH_*`); see lib/auth/. */
   readonly auth: AuthConfig;
+  /** Bearer token that GET /metrics needs (`METRICS_TOKEN`); null: open. */
+  readonly metricsToken: string | null;
 }
 
 /** Raised by {@linkcode loadConfig} for a value it cannot use; names the variable. */
@@ -98,15 +100,30 @@ function readPort(env: Env): number {
 }
 
 function readHostname(env: Env): string {
-  const raw = env.HOSTNAME;
+  // HERALD_HOSTNAME wins: container runtimes set HOSTNAME to the machine's name.
+  const name = env.HERALD_HOSTNAME !== undefined
+    ? "HERALD_HOSTNAME"
+    : "HOSTNAME";
+  const raw = env[name];
   if (raw === undefined) return "0.0.0.0";
   const text = raw.trim();
   if (!/^[A-Za-z0-9.:[\]-]{1,253}$/.test(text)) {
     throw new ConfigError(
-      `Cannot read HOSTNAME: "${raw}" is not a host name or address`,
+      `Cannot read ${name}: "${raw}" is not a host name or address`,
     );
   }
   return text;
+}
+
+function readMetricsToken(env: Env): string | null {
+  const raw = env.METRICS_TOKEN;
+  if (raw === undefined) return null;
+  if (!/^[\x21-\x7e]+$/.test(raw)) {
+    throw new ConfigError(
+      "Cannot read METRICS_TOKEN: it must be visible ASCII with no spaces",
+    );
+  }
+  return raw;
 }
 
 function readToken(env: Env): string | null {
@@ -266,5 +283,6 @@ export function loadConfig(env: Env): Config {
     kvPath,
     historyMaxAgeMs: readInteger(env, "HISTORY_MAX_AGE_MS", 0, 0, 365 * DAY_MS),
     auth: readAuth(env),
+    metricsToken: readMetricsToken(env),
   });
 }

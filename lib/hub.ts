@@ -3,7 +3,7 @@
  * replay then live, and the shared timers for heartbeats and `update` events.
  * It knows events and streams, never a `Request`. Web-only.
  */
-import type { Bus, BusLoss, HubEvent } from "./bus.ts";
+import type { Bus, BusLoss, DeliveryCounts, HubEvent } from "./bus.ts";
 import { type EventId, maxId, parseId } from "./event_id.ts";
 import type { EventHistory, ReplayPlan } from "./history.ts";
 import { type Logger, silentLogger } from "./log.ts";
@@ -300,6 +300,20 @@ export class Hub {
       data,
       ...(request.private === true ? { private: true } : {}),
     });
+  }
+
+  /**
+   * Why this hub cannot take publishes and streams right now ("draining",
+   * or the bus's reason), or null when it can: what `GET /readyz` shows.
+   */
+  unready(): string | null {
+    if (this.#closed) return "draining";
+    return this.#bus.unready?.() ?? null;
+  }
+
+  /** The bus's delivery counts between isolates, when it keeps them. */
+  delivery(): DeliveryCounts | undefined {
+    return this.#bus.delivery;
   }
 
   /** Counts for `GET /stats`. */

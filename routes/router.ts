@@ -12,7 +12,10 @@ import { jsonError } from "./_responses.ts";
 import type { MethodTable, ReadAsset, RouteContext } from "./_types.ts";
 import { indexHandlers, staticHandlers } from "./client.ts";
 import { handlers as eventsHandlers } from "./events.ts";
+import { healthzHandlers, readyzHandlers } from "./healthz.ts";
 import { handlers as messageHandlers } from "./message.ts";
+import { handlers as metricsHandlers } from "./metrics.ts";
+import { PublishCounts } from "../lib/metrics.ts";
 import { handlers as statsHandlers } from "./stats.ts";
 
 /** What the handler needs from outside: the hub and the ports. */
@@ -32,6 +35,9 @@ const ROUTES: ReadonlyMap<string, MethodTable> = new Map([
   ["/events", eventsHandlers],
   ["/message", messageHandlers],
   ["/stats", statsHandlers],
+  ["/healthz", healthzHandlers],
+  ["/readyz", readyzHandlers],
+  ["/metrics", metricsHandlers],
 ]);
 
 function find(pathname: string): MethodTable | undefined {
@@ -83,6 +89,7 @@ export function createHandler(
   deps: HandlerDeps,
 ): (request: Request) => Promise<Response> {
   const logger = deps.logger ?? silentLogger;
+  const publishes = new PublishCounts();
   return async function handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
     let response: Response;
@@ -95,6 +102,7 @@ export function createHandler(
         readAsset: deps.readAsset,
         logger,
         verifier: deps.verifier ?? null,
+        publishes,
       });
     } catch (error) {
       logger.log("error", "Cannot answer request", {
@@ -103,6 +111,9 @@ export function createHandler(
         error: error instanceof Error ? error.message : String(error),
       });
       response = jsonError(500, "Internal error");
+    }
+    if (url.pathname === "/message" && request.method === "POST") {
+      publishes.count(response.status);
     }
     applyCors(
       response.headers,

@@ -11,6 +11,13 @@ import { connect, NAME_PATTERN, publish } from "./herald.js";
 /** Items kept in the list; older ones are dropped. */
 const MAX_ITEMS = 500;
 
+/**
+ * `update` ticks go to the header's count; they are logged in the list only
+ * when the page is opened with `?ticks`, so hours of them never push the
+ * messages out.
+ */
+const LOG_TICKS = new URLSearchParams(location.search).has("ticks");
+
 const els = {
   status: byId("status"),
   statusText: byId("status-text"),
@@ -121,7 +128,7 @@ function openConnection(topics) {
   connection.on("update", ({ data }) => {
     showLastId();
     if (typeof data?.clients === "number") showClients(data.clients);
-    addUpdate(data);
+    if (LOG_TICKS) addUpdate(data);
   });
   connection.on("reset", showLastId);
   connection.on("chat", showPublished);

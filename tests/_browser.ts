@@ -79,8 +79,16 @@ export interface TestPage {
   readonly problems: string[];
 }
 
+/** Options for {@linkcode launchBrowser}. */
+export interface LaunchBrowserOptions {
+  /** Accept any certificate (a test's self-signed one). @default {false} */
+  ignoreHTTPSErrors?: boolean;
+}
+
 /** Launches headless Chromium with a fresh temporary profile. */
-export async function launchBrowser(): Promise<TestBrowser> {
+export async function launchBrowser(
+  options: LaunchBrowserOptions = {},
+): Promise<TestBrowser> {
   const profile = await Deno.makeTempDir({ prefix: "herald_chromium_" });
   let context: BrowserContext;
   try {
@@ -91,6 +99,7 @@ export async function launchBrowser(): Promise<TestBrowser> {
       args: [...CHROMIUM_ARGS],
       viewport: { width: 1200, height: 800 },
       timeout: WAIT_MS,
+      ignoreHTTPSErrors: options.ignoreHTTPSErrors ?? false,
     });
   } catch (error) {
     await Deno.remove(profile, { recursive: true });

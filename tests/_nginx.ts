@@ -29,11 +29,18 @@ export interface StartNginxOptions {
    * @default {"error timeout http_502 http_503 http_504"}
    */
   nextUpstream?: string;
+  /**
+   * Serve HTTPS with HTTP/2 (`listen … ssl http2`, the spelling of Debian's
+   * nginx 1.22) with this PEM certificate and key, instead of plain HTTP.
+   *
+   * @default {undefined}
+   */
+  tls?: { cert: string; key: string };
 }
 
 /** A running nginx; dispose of it to stop it and remove its files. */
 export interface NginxProxy extends AsyncDisposable {
-  /** `http://127.0.0.1:<port>`. */
+  /** `http://127.0.0.1:<port>` (`https://` with `tls`). */
   readonly url: string;
   /** What nginx wrote to its error log so far. */
   errors(): Promise<string>;
@@ -68,7 +75,13 @@ http {
 ${servers}
   }
   server {
-    listen 127.0.0.1:${port};
+${
+    options.tls === undefined
+      ? `    listen 127.0.0.1:${port};`
+      : `    listen 127.0.0.1:${port} ssl http2;
+    ssl_certificate ${options.tls.cert};
+    ssl_certificate_key ${options.tls.key};`
+  }
     location / {
       proxy_pass http://herald;
       proxy_http_version 1.1;
@@ -132,7 +145,7 @@ export async function startNginx(
     }
   }
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${options.tls === undefined ? "http" : "https"}://127.0.0.1:${port}`,
     errors: () => Deno.readTextFile(`${dir}/error.log`).catch(() => ""),
     [Symbol.asyncDispose]: stop,
   };

@@ -52,10 +52,19 @@ export function spawnTask(
     child,
     output: collected.text,
     async [Symbol.asyncDispose]() {
+      // SIGTERM first: deno task passes it to the launcher and on to its
+      // server; a SIGKILL of deno task alone would leave them running,
+      // holding the pipes open. SIGKILL after 5 s for a child stuck.
       try {
-        child.kill("SIGKILL");
+        child.kill("SIGTERM");
       } catch { /* already gone */ }
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already gone */ }
+      }, 5000);
       await child.status;
+      clearTimeout(timer);
       await collected.done;
     },
   };

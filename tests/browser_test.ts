@@ -58,15 +58,12 @@ Deno.test("browser: the page at / connects, publishes, and shows every text as t
     let pageB: Page | undefined;
 
     await t.step(
-      "the page connects and shows the welcome, an update with the client count and a POSTed chat",
+      "the page connects and shows the welcome, the client count in the header (ticks unlogged) and a POSTed chat",
       async () => {
         const welcome = pageA.locator("#messages > li.msg-system .text")
           .first();
         await welcome.waitFor();
         assert((await welcome.textContent())?.trim(), "the welcome has words");
-        const update = pageA.locator("#messages > li.msg-update .text").first();
-        await update.waitFor();
-        assert.match(await update.textContent() ?? "", /^\d+ clients? online$/);
         await waitForCount(pageA, "1");
 
         const sent = await hub.publish("Hello from POST /message");
@@ -82,6 +79,32 @@ Deno.test("browser: the page at / connects, publishes, and shows every text as t
           await pageA.locator("#fact-last-id").textContent(),
           sent.id,
         );
+      },
+    );
+
+    await t.step(
+      "update ticks are logged in the list only with ?ticks; the header counts without",
+      async () => {
+        const ticks = await browser!.newPage();
+        try {
+          await ticks.page.goto(`${hub.url}?ticks`, { timeout: WAIT_MS });
+          const update = ticks.page.locator("#messages > li.msg-update .text")
+            .first();
+          await update.waitFor();
+          assert.match(
+            await update.textContent() ?? "",
+            /^\d+ clients? online$/,
+          );
+          // The same timer ticked on page A: nothing of it in its list.
+          assert.equal(
+            await pageA.locator("#messages > li.msg-update").count(),
+            0,
+          );
+          assert.deepEqual(ticks.problems, []);
+        } finally {
+          await ticks.page.close();
+        }
+        await waitForCount(pageA, "1");
       },
     );
 
@@ -413,7 +436,7 @@ Deno.test("browser: the page at / connects, publishes, and shows every text as t
           height: 820,
         });
         const shot = c.page;
-        await shot.locator("#messages > li.msg-update").waitFor();
+        await shot.locator("#messages > li.msg-system").first().waitFor();
         for (
           const message of [
             "Welcome to herald: every page on this hub sees this at once.",

@@ -32,6 +32,7 @@ Deno.test("loadConfig() gives the contract's defaults for an empty environment",
         cookie: "mercureAuthorization",
         queryToken: false,
       },
+      metricsToken: null,
     },
   );
   assert.ok(Object.isFrozen(config));

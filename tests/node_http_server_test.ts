@@ -252,7 +252,7 @@ Deno.test("HTTP_SERVER=node deno task start prints its URL, serves, and drains o
   });
   const url = `http://127.0.0.1:${port}`;
   await eventually(
-    () => task.output().includes(`${url}/`),
+    () => task.output().includes(`Listening on ${url}/`),
     15_000,
     "the URL",
   );

@@ -242,6 +242,16 @@ export class RedisBus implements Bus {
     return this.#options.presence.snapshot();
   }
 
+  /** Null while both connections to Redis are ready; otherwise which is not. */
+  unready(): string | null {
+    if (this.#closed) return "the Redis engine is closed";
+    if (this.#writer.status !== "ready") return "Redis is not connected";
+    if (this.#reader.status !== "ready") {
+      return "Redis is not connected (reader)";
+    }
+    return null;
+  }
+
   /** Stops the reader and presence, and closes both connections. */
   close(): Promise<void> {
     this.#closing ??= this.#close();

@@ -164,7 +164,10 @@ export async function connectRedisEngine(
 
   // One line per change of state, not one per reconnect attempt.
   let lastReported = "";
+  let started = false;
   function onError(error: Error): void {
+    // Before start-up succeeds, the error that ends it says it all, once.
+    if (!started) return;
     if (error.message === lastReported) return;
     lastReported = error.message;
     logger.log("warn", "Redis engine error", {
@@ -173,7 +176,6 @@ export async function connectRedisEngine(
       error: error.message,
     });
   }
-  let started = false;
   function onReady(): void {
     if (!started || lastReported === "") return;
     lastReported = "";
