@@ -15,6 +15,7 @@ import {
   type TestPage,
   type TestServer,
   WAIT_MS,
+  waitForClients,
   waitForStatus,
   waitForText,
 } from "./_browser.ts";
@@ -619,26 +620,6 @@ async function waitForCount(page: Page, count: string): Promise<void> {
     count,
     { timeout: WAIT_MS, polling: 50 },
   );
-}
-
-/** Waits until the hub's /stats counts `clients` streams. */
-async function waitForClients(
-  server: TestServer,
-  clients: number,
-): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    const stats = await (await fetch(`${server.url}stats`, {
-      signal: AbortSignal.timeout(WAIT_MS),
-    })).json();
-    if (stats.clients === clients) return;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `Cannot see ${clients} clients: /stats says ${stats.clients}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 interface Received {
