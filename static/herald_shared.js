@@ -327,7 +327,7 @@ export class SharedHeraldConnection {
    */
   #announce(join) {
     if (this.#leader !== null) {
-      this.#leader.onTab(this.#tab, this.#state(), join);
+      this.#leader.onTab(this.#state(), join);
     } else {
       this.#post({ type: "tab", tab: this.#tab, join, ...this.#state() });
     }
@@ -385,9 +385,9 @@ export class SharedHeraldConnection {
   /**
    * One relayed event: kept when it is for this tab's topics and comes after
    * the last id delivered here.
-   * @param {{name: string, raw: string, id: string | null, streamLast: string, topics: string[]}} message
+   * @param {{name: string, raw: string, id: string | null, streamLast: string, topics: string[], caughtUp?: string}} message
    */
-  #receive({ name, raw, id, streamLast, topics }) {
+  #receive({ name, raw, id, streamLast, topics, caughtUp = "" }) {
     /** @type {any} */
     let data = raw;
     try {
@@ -406,8 +406,7 @@ export class SharedHeraldConnection {
       if (!welcome || !this.#welcomed) this.#dispatch(name, data, raw, null);
       if (welcome) this.#welcomed = true;
     } else if (name === "reset") {
-      const lost = Array.isArray(data?.topics) ? data.topics : this.#topics;
-      if (this.#topics.some((topic) => lost.includes(topic))) {
+      if (this.#isMyReset(data, caughtUp)) {
         this.#dispatch(name, data, raw, null);
       }
     } else {
@@ -418,6 +417,28 @@ export class SharedHeraldConnection {
       this.#last = streamLast;
     }
     this.#scheduleAck();
+  }
+
+  /**
+   * Whether a `reset` concerns this tab. A reset sent on open, before a
+   * replay (`unknown-id`, `history-exceeded`), concerns a tab that follows a
+   * topic it names and was behind the replay: not one that has seen nothing
+   * and asked for nothing, nor one that had already seen everything up to
+   * `caughtUp` (where the stream was when another tab asked for an older id).
+   * A reset in the middle of a stream (events lost live) concerns every tab
+   * of its topics.
+   * @param {any} data
+   * @param {string} caughtUp
+   * @returns {boolean}
+   */
+  #isMyReset(data, caughtUp) {
+    const lost = Array.isArray(data?.topics) ? data.topics : this.#topics;
+    if (!this.#topics.some((topic) => lost.includes(topic))) return false;
+    if (data?.reason !== "unknown-id" && data?.reason !== "history-exceeded") {
+      return true;
+    }
+    return this.#last !== "" &&
+      (caughtUp === "" || isAfter(caughtUp, this.#last));
   }
 
   /**
@@ -498,6 +519,8 @@ class Leader {
   #streamNames = new Set();
   /** The id the current stream resumed from ("" for none). */
   #from = "";
+  /** Where the stream it replaced was ("" for none). */
+  #caughtUp = "";
   /** @type {ReturnType<typeof setInterval> | null} */
   #pruner = null;
   /** @type {ReturnType<typeof setTimeout> | null} */
@@ -563,7 +586,7 @@ class Leader {
   onMessage(message) {
     if (typeof message.tab !== "string") return;
     if (message.type === "tab") {
-      this.onTab(message.tab, readState(message), message.join === true);
+      this.onTab(readState(message), message.join === true);
     } else if (message.type === "bye") {
       this.#changed();
     } else if (message.type === "reconnect") {
@@ -574,11 +597,10 @@ class Leader {
   /**
    * A tab said what it follows. A tab that joins with a last id (it resumes)
    * needs a replay from there, unless the stream is already past it.
-   * @param {string} tab
    * @param {TabState} state
    * @param {boolean} join
    */
-  onTab(tab, state, join) {
+  onTab(state, join) {
     if (!this.#started) return;
     const position = this.#stream?.lastEventId ?? "";
     const behind = state.last !== "" &&
@@ -631,7 +653,7 @@ class Leader {
           ? needs
           : position;
       this.#switching = this.#stream !== null;
-      this.#open(from);
+      this.#open(from, position);
     }, 0);
   }
 
@@ -647,8 +669,12 @@ class Leader {
     return { topics: [...topics].sort(), names };
   }
 
-  /** @param {string} from The id to resume after ("" for none). */
-  #open(from) {
+  /**
+   * @param {string} from The id to resume after ("" for none).
+   * @param {string} [caughtUp] Where the stream being replaced was: tabs
+   *   that had seen that far ignore a reset about an older replay.
+   */
+  #open(from, caughtUp = "") {
     const old = this.#stream;
     this.#stream = null;
     old?.close();
@@ -656,6 +682,7 @@ class Leader {
     this.#streamTopics = topics;
     this.#streamNames = new Set();
     this.#from = from;
+    this.#caughtUp = caughtUp;
     /** @type {HeraldConnection | null} */
     let stream = null;
     const {
@@ -697,6 +724,7 @@ class Leader {
         id,
         streamLast: stream.lastEventId,
         topics,
+        ...(name === "reset" ? { caughtUp: this.#caughtUp } : {}),
       });
     });
   }

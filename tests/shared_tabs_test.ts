@@ -116,6 +116,22 @@ Deno.test("shared: tabs of one origin share one stream, relayed in order, once e
     );
 
     await t.step(
+      "onReset and status work as unshared: a second shared connection resuming from an unknown id gets the reset, no other tab does",
+      async () => {
+        const result = await tabs[0]!.page.evaluate(resumeUnknownId);
+        assert.deepEqual(result.statuses, ["connecting", "open"]);
+        assert.deepEqual(result.reason, "history-exceeded");
+        assert.deepEqual(result.resetHandlers, 1);
+        assert.deepEqual(result.role, "follower");
+        assert.deepEqual(result.lastEventId, result.sentId);
+        for (const { page } of tabs) {
+          assert.deepEqual(await page.locator("li.msg-reset").count(), 0);
+        }
+        await waitForClients(hub, 1);
+      },
+    );
+
+    await t.step(
       "a tab without Web Locks keeps a stream of its own and still gets every event",
       async () => {
         const tab = await browser!.newPage();
@@ -191,4 +207,41 @@ async function bursts(page: Page): Promise<string[]> {
       .map((li) => li.querySelector(".text")?.textContent ?? "")
       .filter((text) => text.startsWith("burst "))
   );
+}
+
+/** Runs in a tab: a second shared connection, on its own topic, from an old id. */
+async function resumeUnknownId() {
+  const herald = await import("/static/herald.js");
+  const statuses: string[] = [];
+  let resetHandlers = 0;
+  let reason = "";
+  let seen = () => {};
+  const done = new Promise<void>((resolve) => seen = resolve);
+  const conn = herald.connect({
+    topics: ["resets"],
+    shared: true,
+    lastEventId: "1-0",
+    onStatus(status: string) {
+      statuses.push(status);
+    },
+    onReset(data: { reason: string }) {
+      reason = data.reason;
+    },
+  });
+  conn.on("reset", () => resetHandlers++);
+  conn.on("chat", () => seen());
+  const timer = setTimeout(() => seen(), 5000);
+  const sent = await herald.publish({ message: "after", topic: "resets" });
+  await done;
+  clearTimeout(timer);
+  const result = {
+    statuses: [...statuses],
+    reason,
+    resetHandlers,
+    role: conn.sharing.role,
+    lastEventId: conn.lastEventId,
+    sentId: sent.id as string,
+  };
+  conn.close();
+  return result;
 }
