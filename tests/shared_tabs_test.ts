@@ -80,11 +80,43 @@ Deno.test("shared: tabs of one origin share one stream, relayed in order, once e
         );
         for (const { page } of tabs) {
           await waitForText(page, "burst 100");
-          assert.deepEqual(await bursts(page), expected);
+          assert.deepEqual(await texts(page, "burst "), expected);
           assert.deepEqual(await itemIds(page, "burst 50"), [ids[49]]);
         }
         const after = await roles(tabs);
         assert.deepEqual(after.filter((r) => r.role === "leader").length, 1);
+        await waitForClients(hub, 1);
+      },
+    );
+
+    await t.step(
+      "crash the leader (no goodbye) while 50 events are published: the others show all 50, once each, in order",
+      async () => {
+        const leaderIndex = (await roles(tabs)).findIndex((r) =>
+          r.role === "leader"
+        );
+        const [leader] = tabs.splice(leaderIndex, 1);
+        const cdp = await browser!.context.newCDPSession(leader!.page);
+        for (let i = 1; i <= 50; i++) {
+          await hub.publish(`crash ${i}`);
+          if (i === 20) {
+            // Page.crash never answers: the page is gone.
+            const crashed = leader!.page.waitForEvent("crash");
+            void cdp.send("Page.crash").catch(() => {});
+            await crashed;
+          }
+        }
+        const expected = Array.from({ length: 50 }, (_, i) => `crash ${i + 1}`);
+        for (const { page } of tabs) {
+          await waitForText(page, "crash 50");
+          assert.deepEqual(await texts(page, "crash "), expected);
+        }
+        await leader!.page.close();
+        pages.splice(pages.indexOf(leader!), 1);
+        assert.deepEqual(
+          (await roles(tabs)).filter((r) => r.role === "leader").length,
+          1,
+        );
         await waitForClients(hub, 1);
       },
     );
@@ -200,12 +232,14 @@ async function roles(
   ));
 }
 
-/** The texts of the page's `burst n` items, in list order. */
-async function bursts(page: Page): Promise<string[]> {
-  return await page.evaluate(() =>
-    [...document.querySelectorAll("#messages > li.msg-chat")]
-      .map((li) => li.querySelector(".text")?.textContent ?? "")
-      .filter((text) => text.startsWith("burst "))
+/** The texts of the page's chat items that start with `prefix`, in list order. */
+async function texts(page: Page, prefix: string): Promise<string[]> {
+  return await page.evaluate(
+    (prefix) =>
+      [...document.querySelectorAll("#messages > li.msg-chat")]
+        .map((li) => li.querySelector(".text")?.textContent ?? "")
+        .filter((text) => text.startsWith(prefix)),
+    prefix,
   );
 }
 
