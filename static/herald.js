@@ -23,7 +23,9 @@
  * - find out why a stream was refused (a browser never says): it asks the hub
  *   and reports its `{error}`, status and `Retry-After`. Only a refusal that
  *   retrying cannot fix (a 4xx such as 400 for a bad topic) is `closed`;
- * - surface the hub's `reset` event (events were missed: refetch your state).
+ * - surface the hub's `reset` event (events were missed: refetch your state);
+ * - with `shared: true`, keep one stream for every tab of the site
+ *   (`./herald_shared.js`).
  */
 
 import { SharedHeraldConnection } from "./herald_shared.js";
