@@ -246,24 +246,30 @@ export class SharedHeraldConnection {
     this.#channel = channel;
     globalThis.addEventListener?.("pagehide", this.#onPageHide);
     const locks = navigator.locks;
-    // Held for the tab's life, so a leader can tell which tabs are gone.
-    void locks.request(
-      `${this.#key}#tab:${this.#tab}`,
-      () =>
-        new Promise((resolve) => {
-          this.#releasePresence = () => resolve(undefined);
-        }),
-    );
     const abort = new AbortController();
     this.#lockAbort = abort;
+    const { signal } = abort;
+    // A lock granted after close() (or a later join) is given back at once.
+    /** @param {(release: () => void) => void} hold */
+    const holdWhileJoined = (hold) => () =>
+      signal.aborted ? undefined : new Promise((resolve) => {
+        hold(() => resolve(undefined));
+      });
+    // Held for the tab's life, so a leader can tell which tabs are gone.
+    locks.request(
+      `${this.#key}#tab:${this.#tab}`,
+      { signal },
+      holdWhileJoined((release) => this.#releasePresence = release),
+    ).catch(() => {
+      // Aborted by close() before it was granted.
+    });
     locks.request(
       this.#key,
-      { signal: abort.signal },
-      () =>
-        new Promise((resolve) => {
-          this.#releaseLock = () => resolve(undefined);
-          this.#lead();
-        }),
+      { signal },
+      holdWhileJoined((release) => {
+        this.#releaseLock = release;
+        this.#lead();
+      }),
     ).catch(() => {
       // Aborted by close() before this tab got the lock.
     });

@@ -34,9 +34,12 @@ Deno.test("shared: tabs of one origin share one stream, relayed in order, once e
     await t.step(
       "ten tabs over HTTP/1.1: every tab gets every event, /stats counts one stream",
       async () => {
-        for (let i = 0; i < 10; i++) {
-          tabs.push(await openTab(browser!, hub.url, pages));
-        }
+        tabs.push(await openTab(browser!, hub.url, pages));
+        tabs.push(
+          ...await Promise.all(
+            Array.from({ length: 9 }, () => openTab(browser!, hub.url, pages)),
+          ),
+        );
         await waitForClients(hub, 1);
         const sent = [];
         for (let i = 1; i <= 3; i++) sent.push(await hub.publish(`all ${i}`));
