@@ -408,7 +408,7 @@ export class SharedHeraldConnection {
         this.#dispatch(name, data, raw, id);
       }
     } else if (name === "system") {
-      const welcome = data?.reason === undefined;
+      const welcome = isWelcome(raw);
       if (!welcome || !this.#welcomed) this.#dispatch(name, data, raw, null);
       if (welcome) this.#welcomed = true;
     } else if (name === "reset") {
@@ -485,9 +485,12 @@ export class SharedHeraldConnection {
     const next = { ...freshDetail(this.#detail.retryMs), ...detail };
     if (
       status === this.#status &&
-      JSON.stringify(next) === JSON.stringify(this.#detail)
+      JSON.stringify({ ...next, retryMs: 0 }) ===
+        JSON.stringify({ ...this.#detail, retryMs: 0 })
     ) {
-      return; // Nothing new (a planned switch, a repeated relay).
+      // Nothing new (a planned switch, a repeated relay), but the hint.
+      this.#detail.retryMs = next.retryMs;
+      return;
     }
     if (status !== "open") this.#welcomed = false;
     this.#status = status;
@@ -535,6 +538,8 @@ class Leader {
   #needs = null;
   /** @type {{status: import("./herald.js").HeraldStatus, detail: import("./herald.js").StatusDetail} | null} */
   #lastStatus = null;
+  /** @type {any} The current stream's welcome, for tabs that join later. */
+  #welcome = null;
   /** Whether the next `connecting` is a planned switch, not news. */
   #switching = false;
 
@@ -620,6 +625,9 @@ class Leader {
     }
     this.#changed();
     if (join && this.#lastStatus !== null) this.#postStatus(this.#lastStatus);
+    // A tab that joins an open stream gets its welcome too (the others
+    // have had one and drop it).
+    if (join && this.#welcome !== null) this.#relay(this.#welcome);
   }
 
   /**
@@ -689,6 +697,7 @@ class Leader {
     this.#streamNames = new Set();
     this.#from = from;
     this.#caughtUp = caughtUp;
+    this.#welcome = null;
     /** @type {HeraldConnection | null} */
     let stream = null;
     const {
@@ -723,7 +732,7 @@ class Leader {
     const topics = this.#streamTopics;
     stream.on(name, ({ raw, id }) => {
       if (this.#stream !== stream) return;
-      this.#relay({
+      const message = {
         type: "event",
         name,
         raw,
@@ -731,7 +740,9 @@ class Leader {
         streamLast: stream.lastEventId,
         topics,
         ...(name === "reset" ? { caughtUp: this.#caughtUp } : {}),
-      });
+      };
+      if (name === "system" && isWelcome(raw)) this.#welcome = message;
+      this.#relay(message);
     });
   }
 
@@ -801,6 +812,20 @@ function parseId(text) {
   const match = /^(\d{1,16})-(\d{1,16})(?:-([a-z0-9]{1,16}))?$/.exec(text);
   if (match === null) return null;
   return { ms: Number(match[1]), seq: Number(match[2]), node: match[3] ?? "" };
+}
+
+/**
+ * Whether a `system` event is the welcome (a drain or a failed replay says
+ * its `reason`).
+ * @param {string} raw
+ * @returns {boolean}
+ */
+function isWelcome(raw) {
+  try {
+    return JSON.parse(raw)?.reason === undefined;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -50,6 +50,13 @@ Deno.test("shared: tabs of one origin share one stream, relayed in order, once e
             ]);
           }
         }
+        for (const { page } of tabs) {
+          assert.deepEqual(
+            await page.locator("#messages > li.msg-system").count(),
+            1,
+            "one welcome in every tab",
+          );
+        }
         const leaders = await roles(tabs);
         assert.deepEqual(leaders.filter((r) => r.role === "leader").length, 1);
         const leader = leaders.find((r) => r.role === "leader")!.tab;
