@@ -34,6 +34,7 @@ const els = {
   retry: /** @type {HTMLButtonElement} */ (byId("retry")),
   factTopics: byId("fact-topics"),
   factLastId: byId("fact-last-id"),
+  factSharing: byId("fact-sharing"),
   messages: /** @type {HTMLOListElement} */ (byId("messages")),
   empty: byId("empty"),
   clear: byId("clear"),
@@ -54,7 +55,7 @@ const timeFormat = new Intl.DateTimeFormat(undefined, {
   second: "2-digit",
 });
 
-/** @type {import("./herald.js").HeraldConnection | null} */
+/** @type {import("./herald.js").HeraldConnection | import("./herald.js").SharedHeraldConnection | null} */
 let connection = null;
 /** Identifies the current connection; callbacks of older ones are ignored. */
 let generation = 0;
@@ -102,6 +103,11 @@ function openConnection(topics) {
   connection?.close();
   connection = connect("events", {
     topics,
+    // One stream for all of this hub's tabs in this browser.
+    shared: true,
+    onSharing(sharing) {
+      if (mine === generation) renderSharing(sharing);
+    },
     onStatus(status, detail) {
       if (mine === generation) renderStatus(status, detail);
     },
@@ -157,6 +163,24 @@ function showPublished({ data, raw, id, event }) {
     id: id ?? undefined,
   });
   showLastId();
+}
+
+/**
+ * Says which tab holds the stream.
+ * @param {import("./herald_shared.js").SharingInfo} sharing
+ */
+function renderSharing({ role, tab, leader, tabs }) {
+  const share = tabs > 1 ? ` · ${tabs} tabs share it` : "";
+  els.factSharing.dataset.role = role;
+  els.factSharing.dataset.tab = tab;
+  els.factSharing.dataset.leader = leader ?? "";
+  els.factSharing.textContent = role === "leader"
+    ? `This tab (${tab})${share}`
+    : role === "alone"
+    ? `This tab (${tab}), alone: this browser cannot share it`
+    : leader === null
+    ? "Looking for the tab that holds it…"
+    : `Tab ${leader}${share}`;
 }
 
 function showLastId() {

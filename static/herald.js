@@ -23,8 +23,12 @@
  * - find out why a stream was refused (a browser never says): it asks the hub
  *   and reports its `{error}`, status and `Retry-After`. Only a refusal that
  *   retrying cannot fix (a 4xx such as 400 for a bad topic) is `closed`;
- * - surface the hub's `reset` event (events were missed: refetch your state).
+ * - surface the hub's `reset` event (events were missed: refetch your state);
+ * - with `shared: true`, keep one stream for every tab of the site
+ *   (`./herald_shared.js`).
  */
+
+import { SharedHeraldConnection } from "./herald_shared.js";
 
 /** The hub's own event names: no publisher may use them. */
 export const RESERVED_EVENTS = Object.freeze([
@@ -119,6 +123,14 @@ const HUB_ROOT = new URL("../", import.meta.url);
  * @property {(data: any, event: HeraldEvent) => void} [onReset] Called when the
  *   hub says events were missed (`data.reason`: `unknown-id` or
  *   `history-exceeded`): refetch whatever state the events build up.
+ * @property {boolean} [shared] Share one stream with every tab of this site
+ *   that connects to the same hub URL (see `./herald_shared.js`): one tab
+ *   holds it and relays each tab the events of its own topics. Falls back to
+ *   a stream per tab where Web Locks or BroadcastChannel is missing.
+ *   Default: false.
+ * @property {(sharing: import("./herald_shared.js").SharingInfo) => void} [onSharing]
+ *   With `shared`: called when this tab takes or hands over the stream, or the
+ *   number of tabs sharing it changes.
  */
 
 /**
@@ -490,14 +502,32 @@ export class HeraldConnection {
  *   (relative URLs resolve against the page). Default: the `/events` of the
  *   hub that served this module; `connect({ topics })` means the same.
  * @param {ConnectOptions} [options]
- * @returns {HeraldConnection}
+ * @returns {HeraldConnection | SharedHeraldConnection} A
+ *   {@linkcode SharedHeraldConnection} when `options.shared`.
  */
 export function connect(url, options = {}) {
   if (typeof url === "object" && !(url instanceof URL)) {
     return connect(undefined, url);
   }
-  return new HeraldConnection(url ?? new URL("events", HUB_ROOT), options);
+  const hub = url ?? new URL("events", HUB_ROOT);
+  if (options.shared) return connectShared(hub, options);
+  return new HeraldConnection(hub, options);
 }
+
+/**
+ * {@linkcode connect} with `shared`: one stream for every tab of this site.
+ * @param {string | URL} url
+ * @param {ConnectOptions} options
+ * @returns {SharedHeraldConnection}
+ */
+function connectShared(url, options) {
+  return new SharedHeraldConnection(
+    new URL(url, globalThis.location?.href ?? HUB_ROOT),
+    options,
+  );
+}
+
+export { SharedHeraldConnection };
 
 /**
  * A message to publish.

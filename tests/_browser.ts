@@ -488,3 +488,23 @@ export async function waitForStatus(page: Page, status: string): Promise<void> {
     timeout: WAIT_MS,
   });
 }
+
+/** Waits until the hub's /stats counts `clients` streams. */
+export async function waitForClients(
+  server: TestServer,
+  clients: number,
+): Promise<void> {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const stats = await (await fetch(`${server.url}stats`, {
+      signal: AbortSignal.timeout(WAIT_MS),
+    })).json();
+    if (stats.clients === clients) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `Cannot see ${clients} clients: /stats says ${stats.clients}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

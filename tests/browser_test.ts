@@ -15,6 +15,7 @@ import {
   type TestPage,
   type TestServer,
   WAIT_MS,
+  waitForClients,
   waitForStatus,
   waitForText,
 } from "./_browser.ts";
@@ -113,7 +114,9 @@ Deno.test("browser: the page at / connects, publishes, and shows every text as t
       async () => {
         const b = await openPage(browser!, hub.url, pages);
         pageB = b.page;
-        await waitForCount(pageA, "2");
+        // Both tabs share page A's stream: the hub still counts one.
+        await b.page.locator('#fact-sharing[data-role="follower"]').waitFor();
+        await waitForCount(pageA, "1");
 
         // Without the token the hub says 401, and the page says so in words.
         await pageA.getByLabel("Message", { exact: true }).fill(
@@ -495,33 +498,47 @@ Deno.test("browser: the page shows a full hub (503), then rides out a restart", 
     server = await startServer({ env: { MAX_CLIENTS: "1" } });
     browser = await launchBrowser();
     const port = server.port;
-    const a = await openPage(browser, server.url, pages);
-    let page = a.page;
+    // The hub's only stream is taken: the browser's shared one is refused.
+    const held = await fetch(`${server.url}events`);
+    let heldOpen = true;
+    let page: Page;
 
     await t.step(
-      "a 503 (which the browser never retries) is shown in words and retried at a stated time; Try again skips the wait",
+      "a 503 (which the browser never retries) is shown in words in every tab and retried at a stated time; Try again in one tab skips the wait for all",
       async () => {
+        const a = await openPage(browser!, server!.url, pages, {
+          status: "reconnecting",
+        });
         const b = await openPage(browser!, server!.url, pages, {
           status: "reconnecting",
         });
-        const problem = b.page.getByRole("alert");
-        await problem.locator("#problem-text").filter({
-          hasText: /HTTP 503.*Trying again at/s,
-        }).waitFor();
-        assert.match(await problem.textContent() ?? "", /busy.*HTTP 503/s);
-        assert.match(
-          await b.page.locator("#status-text").textContent() ?? "",
-          /^Hub busy: reconnecting in \d+ s…$/,
-        );
+        for (const tab of [a.page, b.page]) {
+          const problem = tab.getByRole("alert");
+          await problem.locator("#problem-text").filter({
+            hasText: /HTTP 503.*Trying again at/s,
+          }).waitFor();
+          assert.match(await problem.textContent() ?? "", /busy.*HTTP 503/s);
+          assert.match(
+            await tab.locator("#status-text").textContent() ?? "",
+            /^Hub busy: reconnecting in \d+ s…$/,
+          );
+        }
 
-        await page.getByRole("button", { name: "Disconnect" }).click();
-        await waitForStatus(page, "closed");
+        heldOpen = false;
+        await held.body!.cancel();
         await waitForClients(server!, 0);
         await b.page.getByRole("button", { name: "Try again" }).click();
         await waitForStatus(b.page, "open");
+        await waitForStatus(a.page, "open");
         assert(await b.page.locator("#problem").isHidden());
-        await page.close();
+        assert(await a.page.locator("#problem").isHidden());
+        await waitForClients(server!, 1);
+        // Page B takes the stream over from page A.
+        await a.page.close();
         page = b.page;
+        await page.locator('#fact-sharing[data-role="leader"]').waitFor();
+        await waitForStatus(page, "open");
+        await waitForClients(server!, 1);
       },
     );
 
@@ -563,6 +580,7 @@ Deno.test("browser: the page shows a full hub (503), then rides out a restart", 
     for (const page of pages) {
       assert.deepEqual(page.problems, [], "no page errors");
     }
+    if (heldOpen) await held.body!.cancel();
   } finally {
     await browser?.close();
     await server?.stop();
@@ -642,26 +660,6 @@ async function waitForCount(page: Page, count: string): Promise<void> {
     count,
     { timeout: WAIT_MS, polling: 50 },
   );
-}
-
-/** Waits until the hub's /stats counts `clients` streams. */
-async function waitForClients(
-  server: TestServer,
-  clients: number,
-): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    const stats = await (await fetch(`${server.url}stats`, {
-      signal: AbortSignal.timeout(WAIT_MS),
-    })).json();
-    if (stats.clients === clients) return;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `Cannot see ${clients} clients: /stats says ${stats.clients}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 interface Received {
