@@ -5,6 +5,11 @@
  */
 
 import { type AuthConfig, readAuthConfig } from "./auth/auth_config.ts";
+import {
+  type MercureConfig,
+  readMercureConfig,
+  withMercureNames,
+} from "./mercure/mercure_config.ts";
 
 /** herald's settings, with the defaults of the HTTP contract. */
 export interface Config {
@@ -38,6 +43,8 @@ export interface Config {
   readonly redisUrl: string | null;
   /** Signed-token settings (`JWT_*`, `JWKS_URL`, `SUBSCRIBE_AUTH`, `AUTH_*`); see lib/auth/. */
   readonly auth: AuthConfig;
+  /** The Mercure endpoint's settings (`MERCURE_*`); see lib/mercure/. */
+  readonly mercure: MercureConfig;
 }
 
 /** Raised by {@linkcode loadConfig} for a value it cannot use; names the variable. */
@@ -161,9 +168,23 @@ function readRedisUrl(env: Env): string | null {
 
 function readAuth(env: Env): AuthConfig {
   try {
-    return readAuthConfig(env);
+    return readAuthConfig(withMercureNames(env));
   } catch (error) {
-    if (error instanceof Error && error.name === "AuthConfigError") {
+    if (
+      error instanceof Error &&
+      (error.name === "AuthConfigError" || error.name === "MercureConfigError")
+    ) {
+      throw new ConfigError(error.message);
+    }
+    throw error;
+  }
+}
+
+function readMercure(env: Env): MercureConfig {
+  try {
+    return readMercureConfig(env);
+  } catch (error) {
+    if (error instanceof Error && error.name === "MercureConfigError") {
       throw new ConfigError(error.message);
     }
     throw error;
@@ -219,5 +240,6 @@ export function loadConfig(env: Env): Config {
     ),
     redisUrl: readRedisUrl(env),
     auth: readAuth(env),
+    mercure: readMercure(env),
   });
 }

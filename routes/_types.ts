@@ -3,6 +3,7 @@ import type { TokenVerifier } from "../lib/auth/token_verifier.ts";
 import type { Config } from "../lib/config.ts";
 import type { Hub } from "../lib/hub.ts";
 import type { Logger } from "../lib/log.ts";
+import type { MercureHub } from "../lib/mercure/mercure_hub.ts";
 
 /** Reads a file of the static folder by safe relative path; null when missing. */
 export type ReadAsset = (path: string) => Promise<Uint8Array | null>;
@@ -23,6 +24,8 @@ export interface RouteContext {
   readonly logger: Logger;
   /** Verifies tokens; null or absent when no key is configured. */
   readonly verifier?: TokenVerifier | null;
+  /** The Mercure streams of this isolate; null or absent: `/.well-known/mercure` is off. */
+  readonly mercure?: MercureHub | null;
 }
 
 /** Answers one method of one route. */

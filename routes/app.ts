@@ -11,6 +11,7 @@ import type { Config } from "../lib/config.ts";
 import { type EventHistory, MemoryHistory } from "../lib/history.ts";
 import { Hub } from "../lib/hub.ts";
 import { type Logger, silentLogger } from "../lib/log.ts";
+import { MercureHub } from "../lib/mercure/mercure_hub.ts";
 import type { ReadAsset } from "./_types.ts";
 import { createHandler } from "./router.ts";
 
@@ -58,6 +59,13 @@ export function createApp(config: Config, deps: AppDeps): App {
     maxQueuedBytes: config.maxQueuedBytes,
     logger,
   });
+  const mercure = new MercureHub(deps.bus, {
+    heartbeatMs: config.heartbeatMs,
+    maxQueuedBytes: config.maxQueuedBytes,
+    maxClients: config.maxClients,
+    historySize: config.historySize,
+    logger,
+  });
   const verifier = deps.verifier !== undefined
     ? deps.verifier
     : config.auth.keys === null
@@ -68,14 +76,19 @@ export function createApp(config: Config, deps: AppDeps): App {
     readAsset: deps.readAsset,
     logger,
     verifier,
+    mercure,
   });
   return {
     fetch,
     hub,
-    drain: (retryMs) => hub.drain(retryMs),
+    drain: (retryMs) => {
+      hub.drain(retryMs);
+      mercure.drain();
+    },
     ready: verifier?.ready ?? Promise.resolve(),
     async close() {
       await hub.close();
+      mercure.close();
       await deps.bus.close();
     },
   };

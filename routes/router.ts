@@ -6,6 +6,7 @@
 import type { Config } from "../lib/config.ts";
 import type { TokenVerifier } from "../lib/auth/token_verifier.ts";
 import type { Hub } from "../lib/hub.ts";
+import type { MercureHub } from "../lib/mercure/mercure_hub.ts";
 import { type Logger, silentLogger } from "../lib/log.ts";
 import { applyCors, preflight } from "./_cors.ts";
 import { jsonError } from "./_responses.ts";
@@ -13,6 +14,7 @@ import type { MethodTable, ReadAsset, RouteContext } from "./_types.ts";
 import { indexHandlers, staticHandlers } from "./client.ts";
 import { handlers as eventsHandlers } from "./events.ts";
 import { handlers as messageHandlers } from "./message.ts";
+import { handlers as mercureHandlers, MERCURE_PATH } from "./mercure.ts";
 import { handlers as statsHandlers } from "./stats.ts";
 
 /** What the handler needs from outside: the hub and the ports. */
@@ -25,6 +27,8 @@ export interface HandlerDeps {
   logger?: Logger;
   /** Verifies tokens (lib/auth/); null when no key is configured. @default {null} */
   verifier?: TokenVerifier | null;
+  /** The Mercure streams; null: `/.well-known/mercure` answers 404. @default {null} */
+  mercure?: MercureHub | null;
 }
 
 const ROUTES: ReadonlyMap<string, MethodTable> = new Map([
@@ -32,6 +36,7 @@ const ROUTES: ReadonlyMap<string, MethodTable> = new Map([
   ["/events", eventsHandlers],
   ["/message", messageHandlers],
   ["/stats", statsHandlers],
+  [MERCURE_PATH, mercureHandlers],
 ]);
 
 function find(pathname: string): MethodTable | undefined {
@@ -95,6 +100,7 @@ export function createHandler(
         readAsset: deps.readAsset,
         logger,
         verifier: deps.verifier ?? null,
+        mercure: deps.mercure ?? null,
       });
     } catch (error) {
       logger.log("error", "Cannot answer request", {
@@ -111,6 +117,10 @@ export function createHandler(
       // Cookies cross-origin only to listed origins, and only when tokens are on.
       config.auth.keys !== null,
     );
+    const discovery = config.mercure.discoveryUrl;
+    if (discovery !== null) {
+      response.headers.append("link", `<${discovery}>; rel="mercure"`);
+    }
     return response;
   };
 }
