@@ -454,7 +454,7 @@ Deno.test("one hub: /message reaches Mercure streams and a Mercure publish reach
   assert.equal(fromHerald.id, json.id);
   assert.equal(fromHerald.event, "chat");
   assert.equal(JSON.parse(fromHerald.data).message, "hello");
-  
+
   await publishOk(server, [["topic", "news"], ["topic", "other"], [
     "data",
     "raw text",
