@@ -3,35 +3,71 @@
  * the URIs a template expands to, for the older Mercure dialect's `topic=`
  * selectors and grants. All four levels parse; matching is by the characters
  * each operator may expand to, so a simple `{id}` never spans a `/` (its
- * value would be percent-encoded). Web-only.
+ * value would be percent-encoded). Templates come from subscribers, so the
+ * matcher is a small automaton run in one pass (time linear in the topic
+ * times the template), never a backtracking regular expression. Web-only.
  */
 
-/** Unreserved characters, plus `,` and `=` that lists and exploded pairs add. */
-const VALUE = String.raw`(?:[A-Za-z0-9\-._~,=]|%[0-9A-Fa-f]{2})*`;
-/** Reserved expansion (`+`, `#`): unreserved and reserved characters. */
-const RESERVED = String
-  .raw`(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*`;
-/** Query pairs: values with `&` between them. */
-const QUERY = String.raw`(?:[A-Za-z0-9\-._~,=&]|%[0-9A-Fa-f]{2})*`;
+const UNRESERVED =
+  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~";
+const RESERVED = ":/?#[]@!$&'()*+,;=";
 
-/** The pattern each operator's expansion takes (an undefined value expands to ""). */
-const OPERATORS: Readonly<Record<string, string>> = {
-  "": VALUE,
-  "+": RESERVED,
-  "#": `(?:#${RESERVED})?`,
-  ".": `(?:\\.${VALUE})?`,
-  "/": `(?:/${VALUE})*`,
-  ";": `(?:;${VALUE})*`,
-  "?": `(?:\\?${QUERY})?`,
-  "&": `(?:&${QUERY})?`,
+/** Characters a simple or prefixed value expands to: unreserved, `%XX`, and the `,` `=` of lists and pairs. */
+const VALUE = new Set(UNRESERVED + "%,=");
+/** Reserved expansion (`+`, `#`). */
+const ANY = new Set(UNRESERVED + RESERVED + "%");
+/** Query pairs (`?`, `&`): values with `&` between them. */
+const QUERY = new Set(UNRESERVED + "%,=&");
+
+interface Operator {
+  /** The character that starts each expanded part; null: none. */
+  readonly prefix: string | null;
+  /** Whether several prefixed parts may follow (`/a/b`, `;a;b`). */
+  readonly repeats: boolean;
+  readonly chars: ReadonlySet<string>;
+}
+
+const OPERATORS: Readonly<Record<string, Operator>> = {
+  "": { prefix: null, repeats: false, chars: VALUE },
+  "+": { prefix: null, repeats: false, chars: ANY },
+  "#": { prefix: "#", repeats: false, chars: ANY },
+  ".": { prefix: ".", repeats: true, chars: VALUE },
+  "/": { prefix: "/", repeats: true, chars: VALUE },
+  ";": { prefix: ";", repeats: true, chars: VALUE },
+  "?": { prefix: "?", repeats: false, chars: QUERY },
+  "&": { prefix: "&", repeats: false, chars: QUERY },
 };
 
 /** A variable list: names of letters, digits, `_`, `.` and `%XX`, each with `:n` or `*`. */
-const VARIABLES =
-  /^(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2})(?:\.?(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2}))*(?::[1-9]\d{0,3}|\*)?(?:,(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2})(?:\.?(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2}))*(?::[1-9]\d{0,3}|\*)?)*$/;
+const VARSPEC =
+  /^(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2})(?:\.?(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2}))*(?::[1-9]\d{0,3}|\*)?$/;
 
-function escapeLiteral(text: string): string {
-  return text.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&");
+type Node = string | Operator;
+
+function parse(template: string): Node[] | null {
+  const nodes: Node[] = [];
+  let i = 0;
+  while (i < template.length) {
+    const char = template[i]!;
+    if (char === "}") return null;
+    if (char !== "{") {
+      nodes.push(char);
+      i++;
+      continue;
+    }
+    const end = template.indexOf("}", i);
+    if (end < 0) return null;
+    let expression = template.slice(i + 1, end);
+    if (expression.includes("{")) return null;
+    const op = /^[+#./;?&]/.test(expression) ? expression[0]! : "";
+    expression = expression.slice(op.length);
+    if (!expression.split(",").every((spec) => VARSPEC.test(spec))) {
+      return null;
+    }
+    nodes.push(OPERATORS[op]!);
+    i = end + 1;
+  }
+  return nodes;
 }
 
 /**
@@ -49,27 +85,45 @@ export function compileUriTemplate(
   template: string,
 ): ((topic: string) => boolean) | null {
   if (!template.includes("{")) return null;
-  let source = "";
-  let rest = template;
-  while (rest !== "") {
-    const open = rest.indexOf("{");
-    const close = rest.indexOf("}");
-    if (open < 0) {
-      if (close >= 0) return null;
-      source += escapeLiteral(rest);
-      break;
+  const nodes = parse(template);
+  if (nodes === null) return null;
+  const accept = 2 * nodes.length;
+  // State 2i: before node i; 2i+1: inside expression i, after its prefix.
+  const close = (state: number, into: Set<number>): void => {
+    while (!into.has(state)) {
+      into.add(state);
+      if (state === accept) return;
+      const node = nodes[state >> 1]!;
+      if (typeof node === "string") return;
+      if ((state & 1) === 0 && node.prefix === null) {
+        state += 1;
+        continue;
+      }
+      state = (state | 1) + 1;
     }
-    if (close >= 0 && close < open) return null;
-    source += escapeLiteral(rest.slice(0, open));
-    const end = rest.indexOf("}", open);
-    if (end < 0) return null;
-    let expression = rest.slice(open + 1, end);
-    const operator = /^[+#./;?&]/.test(expression) ? expression[0]! : "";
-    expression = expression.slice(operator.length);
-    if (!VARIABLES.test(expression)) return null;
-    source += OPERATORS[operator]!;
-    rest = rest.slice(end + 1);
-  }
-  const pattern = new RegExp(`^${source}$`);
-  return (topic) => pattern.test(topic);
+  };
+  const start = new Set<number>();
+  close(0, start);
+  return (topic) => {
+    let current = start;
+    for (const char of topic) {
+      const next = new Set<number>();
+      for (const state of current) {
+        if (state === accept) continue;
+        const node = nodes[state >> 1]!;
+        if (typeof node === "string") {
+          if (char === node) close(state + 2, next);
+        } else if ((state & 1) === 0) {
+          if (char === node.prefix) close(state + 1, next);
+        } else if (
+          node.chars.has(char) || (node.repeats && char === node.prefix)
+        ) {
+          close(state, next);
+        }
+      }
+      if (next.size === 0) return false;
+      current = next;
+    }
+    return current.has(accept);
+  };
 }
