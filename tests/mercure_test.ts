@@ -529,3 +529,31 @@ Deno.test("MERCURE_DISCOVERY_URL adds Link rel=mercure to herald's responses", a
   );
   await response.body?.cancel();
 });
+
+Deno.test("a replay larger than the slow-reader bound reaches a reader that keeps reading, then live updates follow in order", async () => {
+  await using server = await startServer({
+    env: { ...KEYED, MAX_QUEUED_BYTES: "4096", MAX_MESSAGE_BYTES: "8192" },
+  });
+  const token = await publisher();
+  const data = "x".repeat(1000);
+  for (let i = 0; i < 20; i++) {
+    await publishOk(
+      server,
+      [["topic", "/big"], ["data", data], ["id", `big-${i}`]],
+      token,
+    );
+  }
+  await using client = await SseClient.open(
+    subscribeUrl(server, "match=/big&last_event_id=earliest"),
+  );
+  await publishOk(
+    server,
+    [["topic", "/big"], ["data", "live"], ["id", "live"]],
+    token,
+  );
+  const events = await client.collect(21, 10_000);
+  assert.deepEqual(
+    events.map((e) => e.id),
+    [...Array.from({ length: 20 }, (_, i) => `big-${i}`), "live"],
+  );
+});

@@ -8,7 +8,7 @@
  * {@linkcode Subscriber} queue bound. Web-only.
  */
 import type { Bus, HubEvent } from "../bus.ts";
-import { parseId } from "../event_id.ts";
+import { type EventId, parseId } from "../event_id.ts";
 import { HubClosedError, HubFullError } from "../hub.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { formatComment } from "../sse_format.ts";
@@ -83,6 +83,11 @@ interface Stream {
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The hub id of a log entry (checked to parse when it was logged). */
+function entry(last: Entry): EventId {
+  return parseId(last.update.hubId)!;
+}
 const encoder = new TextEncoder();
 
 function reaches(stream: Stream, update: ReceivedUpdate): boolean {
@@ -193,15 +198,36 @@ export class MercureHub {
       return { stream: subscriber.stream, replayedAfter: null };
     }
     const seq = cursor === EARLIEST ? undefined : this.#ids.get(cursor);
-    // Synchronous: no live update can come between the replay and the rest.
-    for (const entry of this.#log) {
-      if (seq !== undefined && entry.seq <= seq) continue;
-      if (reaches(stream, entry.update)) subscriber.write(entry.frame);
+    const backlog = this.#log.filter((entry) =>
+      (seq === undefined || entry.seq > seq) && reaches(stream, entry.update)
+    );
+    if (backlog.length > 0) {
+      // Live updates wait behind the replay, which is written as fast as
+      // the reader takes it (a backlog may be larger than the queue).
+      subscriber.hold();
+      void this.#replay(subscriber, backlog).catch((error) => {
+        this.#logger.log("warn", "Cannot write the replay; ending the stream", {
+          error: String(error),
+        });
+        subscriber.end();
+      });
     }
     return {
       stream: subscriber.stream,
       replayedAfter: seq === undefined ? EARLIEST : cursor,
     };
+  }
+
+  async #replay(
+    subscriber: Subscriber,
+    backlog: readonly Entry[],
+  ): Promise<void> {
+    for (const entry of backlog) {
+      const bytes = entry.frame.byteLength;
+      if (!subscriber.fits(bytes) && !await subscriber.room(bytes)) return;
+      subscriber.write(entry.frame);
+    }
+    subscriber.release(entry(backlog.at(-1)!));
   }
 
   /** Ends every stream and refuses new ones; clients reconnect with their last id. */
@@ -237,8 +263,9 @@ export class MercureHub {
         }
       }
     }
+    const id = parseId(event.id)!;
     for (const stream of this.#streams.values()) {
-      if (reaches(stream, update)) stream.subscriber.write(frame);
+      if (reaches(stream, update)) stream.subscriber.deliver(id, frame);
     }
   }
 
