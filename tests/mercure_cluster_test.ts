@@ -9,6 +9,7 @@ import { connectRedisEngine } from "../adapters/redis_engine.ts";
 import { BroadcastChannelBus } from "../lib/broadcast_channel_bus.ts";
 import type { Bus } from "../lib/bus.ts";
 import type { EventHistory } from "../lib/history.ts";
+import { startHerald } from "./_process.ts";
 import { startRedis } from "./_redis.ts";
 import { eventually, startServer, type TestServer } from "./_server.ts";
 import { SseClient } from "./_sse_client.ts";
@@ -99,5 +100,64 @@ Deno.test("a Mercure update crosses processes on the Redis engine with its id, t
   } finally {
     await a.close();
     await b.close();
+  }
+});
+
+Deno.test("deno serve --parallel with Mercure's env names: every Mercure stream gets every update in one order, and SIGTERM ends them", async () => {
+  await using herald = await startHerald({
+    jobs: 2,
+    env: {
+      MERCURE_PUBLISHER_JWT_KEY: SECRET,
+      MERCURE_SUBSCRIBER_JWT_KEY: SECRET,
+      MERCURE_ANONYMOUS: "1",
+    },
+  });
+  const clients: SseClient[] = [];
+  const publishers = Array.from(
+    { length: 4 },
+    () => Deno.createHttpClient({ poolMaxIdlePerHost: 0 }),
+  );
+  try {
+    for (let i = 0; i < 6; i++) {
+      clients.push(
+        await SseClient.open(`${herald.url}/.well-known/mercure?match=*`),
+      );
+    }
+    const token = await mint({ publish: ["*"] });
+    const ids = await Promise.all(publishers.map(async (client, p) => {
+      const mine: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const response = await fetch(`${herald.url}/.well-known/mercure`, {
+          method: "POST",
+          client,
+          headers: {
+            authorization: `Bearer ${token}`,
+            "content-type": "application/x-www-form-urlencoded",
+          },
+          body: new URLSearchParams({
+            topic: `/p/${p}`,
+            data: `${p}-${i}`,
+            id: `p${p}-${i}`,
+          }),
+        });
+        assert.equal(response.status, 200);
+        mine.push(await response.text());
+      }
+      return mine;
+    }));
+    const all = ids.flat();
+    const orders: string[][] = [];
+    for (const client of clients) {
+      const events = await client.collect(all.length, 15_000);
+      orders.push(events.map((e) => e.id!));
+    }
+    assert.deepEqual([...orders[0]!].sort(), [...all].sort());
+    for (const order of orders) assert.deepEqual(order, orders[0]);
+    const status = await herald.stop("SIGTERM");
+    assert.equal(status.code, 0, herald.output());
+    for (const client of clients) assert.equal(await client.ended(5000), true);
+  } finally {
+    for (const client of clients) await client.close();
+    for (const client of publishers) client.close();
   }
 });
