@@ -162,7 +162,7 @@ async function subscribe(context: RouteContext): Promise<Response> {
   const base = hubUrl(url);
   let matches: TopicMatcher;
   try {
-    matches = compileMercureSelectors(selectors, base);
+    matches = compileMercureSelectors(selectors, base, { untrusted: true });
   } catch (error) {
     if (error instanceof SelectorError) return text(400, error.message);
     throw error;
@@ -213,6 +213,15 @@ async function subscribe(context: RouteContext): Promise<Response> {
   }
 }
 
+/** The URL's path with its escapes decoded (`%2E` is `.`); as is when malformed. */
+function decodedPath(url: URL): string {
+  try {
+    return decodeURI(url.pathname);
+  } catch {
+    return url.pathname;
+  }
+}
+
 /** Why a form cannot be published, or the update it asks for. */
 function readForm(
   form: URLSearchParams,
@@ -234,7 +243,7 @@ function readForm(
     } catch {
       resolved = null;
     }
-    const path = resolved === null ? "" : decodeURI(resolved.pathname);
+    const path = resolved === null ? "" : decodedPath(resolved);
     if (
       resolved !== null && resolved.origin === new URL(base).origin &&
       (path === "/.well-known/mercure" ||

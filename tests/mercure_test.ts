@@ -369,6 +369,8 @@ Deno.test("publish refusals: 401 bare and invalid_token, 403 insufficient_scope 
     [["topic", "*"]],
     [["topic", "/.well-known/mercure/subscriptions"]],
     [["topic", `${server.url}/.well-known/mercure`]],
+    [["topic", "/%2Ewell-known/mercure/x"]],
+    [["topic", "/a/../.well-known/mercure"]],
     [["topic", "/a\u0007"]],
     [["topic", "/a"], ["id", "earliest"]],
     [["topic", "/a"], ["id", "#x"]],
@@ -414,9 +416,11 @@ Deno.test("publish refusals: 401 bare and invalid_token, 403 insufficient_scope 
   ]], token);
   assert.equal(dup.status, 409);
   await dup.body?.cancel();
-  // Of everything above, only the one accepted update was dispatched.
-  const [only] = await client.collect(1);
-  assert.equal(only!.data, "1");
+  // A malformed escape is a topic like any other, not a server error.
+  await publishOk(server, [["topic", "/%E0%A4%A"]], token);
+  // Of everything above, only the accepted updates were dispatched.
+  const accepted = await client.collect(2);
+  assert.deepEqual(accepted.map((e) => e.data), ["1", ""]);
   assert.equal(await client.ended(300), false);
 });
 
@@ -430,6 +434,7 @@ Deno.test("subscribe refusals: no selector, an unknown match parameter, control 
       "match=%07",
       "match=a%E2%80%8Bb",
       "match_urlpattern=" + encodeURIComponent("https://ex.com/(("),
+      "match_urlpattern=" + encodeURIComponent("/a/(a+)+b"),
     ]
   ) {
     const response = await fetch(subscribeUrl(server, query));

@@ -34,16 +34,30 @@ export class SelectorError extends Error {
 const matchAll: TopicMatcher = () => true;
 const matchNone: TopicMatcher = () => false;
 
+/** Options for {@linkcode compileMercureSelector}. */
+export interface SelectorOptions {
+  /**
+   * Refuse URL Patterns with regular-expression groups (`/(a+)+/`): a
+   * subscriber's query could make every update cost exponential time. Token
+   * grants come from a trusted issuer and may use them.
+   *
+   * @default {false}
+   */
+  untrusted?: boolean;
+}
+
 /**
  * Compiles one selector; URL Patterns resolve against `base` (the hub URL).
  * An older-dialect selector also matches the way herald's own grants do
  * (lib/auth/topic_selector.ts), so one token works on both endpoints.
  *
- * @throws {SelectorError} when a `urlpattern` selector is not a valid pattern
+ * @throws {SelectorError} when a `urlpattern` selector is not a valid
+ * pattern, or has regular-expression groups and `untrusted` is set
  */
 export function compileMercureSelector(
   selector: MercureSelector,
   base: string,
+  options: SelectorOptions = {},
 ): TopicMatcher {
   const { match, type } = selector;
   if (match === "*") return matchAll;
@@ -55,6 +69,13 @@ export function compileMercureSelector(
     } catch {
       throw new SelectorError(
         `Cannot use selector ${JSON.stringify(match)}: it is not a URL Pattern`,
+      );
+    }
+    if (options.untrusted === true && pattern.hasRegExpGroups) {
+      throw new SelectorError(
+        `Cannot use selector ${
+          JSON.stringify(match)
+        }: regular-expression groups are not accepted in a subscription`,
       );
     }
     return (topic) => {
@@ -76,9 +97,12 @@ export function compileMercureSelector(
 export function compileMercureSelectors(
   selectors: readonly MercureSelector[],
   base: string,
+  options: SelectorOptions = {},
 ): TopicMatcher {
   if (selectors.length === 0) return matchNone;
-  const compiled = selectors.map((s) => compileMercureSelector(s, base));
+  const compiled = selectors.map((s) =>
+    compileMercureSelector(s, base, options)
+  );
   if (compiled.length === 1) return compiled[0]!;
   return (topic) => compiled.some((matcher) => matcher(topic));
 }
