@@ -65,6 +65,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     maxClients: config.maxClients,
     historySize: config.historySize,
     logger,
+    subscriptions: config.mercure.subscriptions,
   });
   const verifier = deps.verifier !== undefined
     ? deps.verifier

@@ -17,6 +17,7 @@ import {
   SelectorError,
   type TopicMatcher,
 } from "../lib/mercure/selector.ts";
+import { SUBSCRIPTIONS_PATH } from "../lib/mercure/subscriptions.ts";
 import type { MercureUpdate } from "../lib/mercure/update.ts";
 import { timingSafeEqual } from "../lib/timing_safe_equal.ts";
 import { bearerToken, cookieValue } from "./_auth.ts";
@@ -190,7 +191,10 @@ async function subscribe(context: RouteContext): Promise<Response> {
       matches,
       mayRead,
       lastEventId: cursor(context),
-      ...(grants === null ? {} : { expiresAt: grants.expiresAt }),
+      selectors,
+      ...(grants === null
+        ? {}
+        : { expiresAt: grants.expiresAt, payload: grants.payload }),
     });
     const headers: Record<string, string> = {
       "content-type": "text/event-stream; charset=utf-8",
@@ -379,6 +383,73 @@ async function publish(context: RouteContext): Promise<Response> {
     throw error;
   }
 }
+
+/**
+ * The subscriptions API: the active subscriptions under the asked path (all,
+ * one selector's, or one) as JSON-LD, for a token that grants `subscribe` on
+ * that path. Off (404) unless `MERCURE_SUBSCRIPTIONS=1`.
+ */
+async function listSubscriptions(context: RouteContext): Promise<Response> {
+  const { url } = context;
+  const mercure = context.mercure ?? null;
+  const path = url.pathname.replace(/\/+$/, "");
+  const all = mercure?.subscriptions(path) ?? null;
+  if (
+    mercure === null || all === null || !path.startsWith(SUBSCRIPTIONS_PATH)
+  ) {
+    return text(404, `Not found: ${url.pathname}`);
+  }
+  const verifier = context.verifier ?? null;
+  const token = verifier === null ? null : subscriberToken(context);
+  if (verifier === null || token === null || token === "") {
+    return unauthorized("Cannot list subscriptions: a token is needed", false);
+  }
+  const grants = await verify(context, token, "list subscriptions");
+  if (grants instanceof Response) return grants;
+  const mayRead = compileMercureSelectors(
+    grants.subscribeSelectors,
+    hubUrl(url),
+  );
+  if (!mayRead(path) && !mayRead(`${url.origin}${path}`)) {
+    return forbidden(
+      `Cannot list subscriptions: the token does not grant ${
+        JSON.stringify(path)
+      }`,
+    );
+  }
+  const lastEventId = mercure.lastEventId;
+  const headers = {
+    "content-type": "application/ld+json; charset=utf-8",
+    "cache-control": "no-store",
+    link: `<${hubUrl(url)}>; rel="mercure"; last-event-id="${
+      encodeURIComponent(lastEventId)
+    }"`,
+  };
+  const segments = path.slice(SUBSCRIPTIONS_PATH.length).split("/").length - 1;
+  if (segments === 3) {
+    const one = all.find((s) => s.id === path);
+    if (one === undefined) {
+      return text(404, `Cannot find subscription ${JSON.stringify(path)}`);
+    }
+    return new Response(
+      JSON.stringify({ "@context": "https://mercure.rocks/", ...one }),
+      { headers },
+    );
+  }
+  return new Response(
+    JSON.stringify({
+      "@context": "https://mercure.rocks/",
+      id: path,
+      type: "Subscriptions",
+      lastEventID: lastEventId,
+      subscriptions: all,
+    }),
+    { headers },
+  );
+}
+
+/** The method table of `/.well-known/mercure/subscriptions[/…]`. */
+export const subscriptionsHandlers: MethodTable = { GET: listSubscriptions };
 
 /** The method table of `/.well-known/mercure`. */
 export const handlers: MethodTable = { GET: subscribe, POST: publish };

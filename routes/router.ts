@@ -14,7 +14,11 @@ import type { MethodTable, ReadAsset, RouteContext } from "./_types.ts";
 import { indexHandlers, staticHandlers } from "./client.ts";
 import { handlers as eventsHandlers } from "./events.ts";
 import { handlers as messageHandlers } from "./message.ts";
-import { handlers as mercureHandlers, MERCURE_PATH } from "./mercure.ts";
+import {
+  handlers as mercureHandlers,
+  MERCURE_PATH,
+  subscriptionsHandlers,
+} from "./mercure.ts";
 import { handlers as statsHandlers } from "./stats.ts";
 
 /** What the handler needs from outside: the hub and the ports. */
@@ -41,7 +45,11 @@ const ROUTES: ReadonlyMap<string, MethodTable> = new Map([
 
 function find(pathname: string): MethodTable | undefined {
   return ROUTES.get(pathname) ??
-    (pathname.startsWith("/static/") ? staticHandlers : undefined);
+    (pathname.startsWith("/static/")
+      ? staticHandlers
+      : pathname.startsWith(`${MERCURE_PATH}/subscriptions`)
+      ? subscriptionsHandlers
+      : undefined);
 }
 
 function allowedMethods(table: MethodTable): string[] {

@@ -562,3 +562,87 @@ Deno.test("a replay larger than the slow-reader bound reaches a reader that keep
     [...Array.from({ length: 20 }, (_, i) => `big-${i}`), "live"],
   );
 });
+
+Deno.test("MERCURE_SUBSCRIPTIONS=1: streams announce themselves in private mercure updates, and the subscriptions API lists the active ones", async () => {
+  await using server = await startServer({
+    env: { ...KEYED, MERCURE_SUBSCRIPTIONS: "1" },
+  });
+  const watcher = await mint({ subscribe: ["*"] });
+  await using watch = await SseClient.open(
+    subscribeUrl(
+      server,
+      "match_urlpattern=" +
+        encodeURIComponent("/.well-known/mercure/subscriptions/*"),
+    ),
+    { headers: { authorization: `Bearer ${watcher}` } },
+  );
+  await using anonymous = await SseClient.open(
+    subscribeUrl(server, "match=*"),
+  );
+  const reader = await mint({
+    subscribe: ["/books/1"],
+    payload: { user: "alice" },
+  });
+  const book = await SseClient.open(subscribeUrl(server, "match=/books/1"), {
+    headers: { authorization: `Bearer ${reader}` },
+  });
+  const seen = await watch.waitFor((e) => e.data.includes("/books/1"));
+  const joined = JSON.parse(seen.at(-1)!.data);
+  assert.equal(seen.at(-1)!.event, "mercure");
+  assert.equal(joined.type, "subscription");
+  assert.equal(joined.match_type, "exact");
+  assert.equal(joined.match, "/books/1");
+  assert.equal(joined.active, true);
+  assert.deepEqual(joined.payload, { user: "alice" });
+  assertSubscriptionId(joined.id, joined.subscriber);
+  const list = await fetch(`${server.url}/.well-known/mercure/subscriptions`, {
+    headers: { authorization: `Bearer ${watcher}` },
+  });
+  assert.equal(list.status, 200);
+  assert.match(list.headers.get("link")!, /rel="mercure"; last-event-id=/);
+  const collection = await list.json();
+  assert.equal(collection.type, "Subscriptions");
+  assert.ok(
+    collection.subscriptions.some((s: { id: string }) => s.id === joined.id),
+  );
+  const single = await fetch(`${server.url}${joined.id}`, {
+    headers: { authorization: `Bearer ${watcher}` },
+  });
+  assert.equal((await single.json()).subscriber, joined.subscriber);
+  const refused = await fetch(`${server.url}${joined.id}`, {
+    headers: { authorization: `Bearer ${reader}` },
+  });
+  assert.equal(refused.status, 403);
+  await refused.body?.cancel();
+  await book.close();
+  const left = await watch.waitFor((e) =>
+    e.data.includes(joined.id) && JSON.parse(e.data).active === false
+  );
+  assert.ok(left.length > 0);
+  const gone = await fetch(`${server.url}${joined.id}`, {
+    headers: { authorization: `Bearer ${watcher}` },
+  });
+  assert.equal(gone.status, 404);
+  await gone.body?.cancel();
+  // Subscription updates are private: an anonymous `*` stream never sees them.
+  await assert.rejects(anonymous.next(300), /No event within/);
+});
+
+function assertSubscriptionId(id: string, subscriber: string): void {
+  assert.equal(
+    id,
+    `/.well-known/mercure/subscriptions/exact/${
+      encodeURIComponent("/books/1")
+    }/${encodeURIComponent(subscriber)}`,
+  );
+  assert.match(subscriber, /^urn:uuid:[0-9a-f-]{36}$/);
+}
+
+Deno.test("the subscriptions API is 404 unless MERCURE_SUBSCRIPTIONS=1", async () => {
+  await using server = await startServer({ env: KEYED });
+  const response = await fetch(
+    `${server.url}/.well-known/mercure/subscriptions`,
+  );
+  assert.equal(response.status, 404);
+  await response.body?.cancel();
+});

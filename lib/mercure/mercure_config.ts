@@ -4,7 +4,8 @@
  * (→ `JWT_SECRET`, or `JWT_PUBLIC_KEY` for a PEM), `MERCURE_*_JWT_ALG`
  * (→ `JWT_ALGORITHMS`), `MERCURE_TRUSTED_ISSUERS` (→ `JWT_ISSUER`),
  * `MERCURE_RESOURCE_IDENTIFIER` (→ `JWT_AUDIENCE`), plus the endpoint's own
- * `MERCURE_ANONYMOUS` and `MERCURE_DISCOVERY_URL`. Pure. Web-only.
+ * `MERCURE_ANONYMOUS`, `MERCURE_DISCOVERY_URL` and `MERCURE_SUBSCRIPTIONS`.
+ * Pure. Web-only.
  */
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -15,6 +16,8 @@ export interface MercureConfig {
   readonly anonymous: boolean;
   /** The hub URL herald advertises in `Link: <…>; rel="mercure"` on its responses (`MERCURE_DISCOVERY_URL`); null: none. */
   readonly discoveryUrl: string | null;
+  /** Whether streams announce themselves and the subscriptions API answers (`MERCURE_SUBSCRIPTIONS=1`). */
+  readonly subscriptions: boolean;
 }
 
 /** Raised for a Mercure setting herald cannot use; names the variable. */
@@ -91,18 +94,22 @@ export function withMercureNames(env: Env): Env {
   return out;
 }
 
+function readFlag(env: Env, name: string): boolean {
+  const raw = env[name] ?? "";
+  if (!["", "0", "1", "true", "false"].includes(raw)) {
+    throw new MercureConfigError(`Cannot read ${name}: "${raw}" is not 1 or 0`);
+  }
+  return raw === "1" || raw === "true";
+}
+
 /**
  * Reads the Mercure endpoint's settings.
  *
  * @throws {MercureConfigError} naming the variable and why
  */
 export function readMercureConfig(env: Env): MercureConfig {
-  const anonymous = env.MERCURE_ANONYMOUS ?? "";
-  if (!["", "0", "1", "true", "false"].includes(anonymous)) {
-    throw new MercureConfigError(
-      `Cannot read MERCURE_ANONYMOUS: "${anonymous}" is not 1 or 0`,
-    );
-  }
+  const anonymous = readFlag(env, "MERCURE_ANONYMOUS");
+  const subscriptions = readFlag(env, "MERCURE_SUBSCRIPTIONS");
   const discovery = given(env, "MERCURE_DISCOVERY_URL");
   if (discovery !== null) {
     let ok = false;
@@ -118,7 +125,8 @@ export function readMercureConfig(env: Env): MercureConfig {
     }
   }
   return Object.freeze({
-    anonymous: anonymous === "1" || anonymous === "true",
+    anonymous,
     discoveryUrl: discovery,
+    subscriptions,
   });
 }

@@ -13,7 +13,12 @@ import { HubClosedError, HubFullError } from "../hub.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { formatComment } from "../sse_format.ts";
 import { Subscriber } from "../subscriber.ts";
-import type { TopicMatcher } from "./selector.ts";
+import type { MercureSelector, TopicMatcher } from "./selector.ts";
+import {
+  type Subscription,
+  SubscriptionIndex,
+  subscriptionUpdates,
+} from "./subscriptions.ts";
 import {
   fromEvent,
   mercureFrame,
@@ -39,6 +44,8 @@ export interface MercureHubOptions {
   logger?: Logger;
   /** The wall clock in ms. @default {Date.now} */
   now?: () => number;
+  /** Publish subscription updates when streams open and end (`MERCURE_SUBSCRIPTIONS`). @default {false} */
+  subscriptions?: boolean;
 }
 
 /** What a Mercure stream follows and may read. */
@@ -51,6 +58,10 @@ export interface MercureSubscribeOptions {
   readonly lastEventId: string | null;
   /** When its token expires, in ms since the epoch. @default {Infinity} */
   readonly expiresAt?: number;
+  /** Its selectors as asked, for subscription updates. @default {[]} */
+  readonly selectors?: readonly MercureSelector[];
+  /** Its token's payload, shown in subscription updates. @default {null} */
+  readonly payload?: unknown;
 }
 
 /** A stream and where its replay started. */
@@ -80,6 +91,12 @@ interface Stream {
   readonly subscriber: Subscriber;
   readonly matches: TopicMatcher;
   readonly mayRead: TopicMatcher;
+  /** Its id and selectors, when subscription updates are on. */
+  readonly subscription: {
+    readonly id: string;
+    readonly selectors: readonly MercureSelector[];
+    readonly payload: unknown;
+  } | null;
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -124,6 +141,7 @@ export class MercureHub {
   readonly #unsubscribe: () => void;
   readonly #timer: ReturnType<typeof setInterval> | null;
   readonly #opening = encoder.encode(formatComment());
+  readonly #subscriptions: SubscriptionIndex | null;
   #seq = 0;
   #closed = false;
 
@@ -135,6 +153,9 @@ export class MercureHub {
     this.#historySize = options.historySize ?? 1000;
     this.#now = options.now ?? Date.now;
     this.#logger = options.logger ?? silentLogger;
+    this.#subscriptions = options.subscriptions === true
+      ? new SubscriptionIndex()
+      : null;
     this.#unsubscribe = bus.subscribe((event) => this.#receive(event));
     const heartbeatMs = options.heartbeatMs ?? 15000;
     const heartbeat = encoder.encode(formatComment("keep-alive"));
@@ -148,6 +169,16 @@ export class MercureHub {
   /** Streams open on this isolate. */
   get clients(): number {
     return this.#streams.size;
+  }
+
+  /** The active subscriptions under `prefix`; null when the feature is off. */
+  subscriptions(prefix?: string): Subscription[] | null {
+    return this.#subscriptions?.list(prefix) ?? null;
+  }
+
+  /** The wire id of the latest update this isolate received, or `earliest`. */
+  get lastEventId(): string {
+    return this.#log.at(-1)?.update.wireId ?? EARLIEST;
   }
 
   /** Whether `id` is the wire id of a retained update. */
@@ -188,8 +219,14 @@ export class MercureHub {
       subscriber,
       matches: options.matches,
       mayRead: options.mayRead,
+      subscription: this.#subscriptions === null ? null : {
+        id: `urn:uuid:${crypto.randomUUID()}`,
+        selectors: options.selectors ?? [],
+        payload: options.payload ?? null,
+      },
     };
     this.#streams.set(subscriber, stream);
+    this.#announce(stream, true);
     this.#expireAt(subscriber, options.expiresAt ?? Number.POSITIVE_INFINITY);
     // A comment first, so the headers and a first chunk leave at once.
     subscriber.write(this.#opening);
@@ -251,6 +288,7 @@ export class MercureHub {
       });
       return;
     }
+    this.#subscriptions?.apply(update);
     const frame = mercureFrame(update);
     const seq = ++this.#seq;
     if (this.#historySize > 0) {
@@ -280,8 +318,29 @@ export class MercureHub {
     this.#expiries.set(subscriber, timer);
   }
 
+  /** Publishes the stream's subscription updates (failures are logged, never thrown). */
+  #announce(stream: Stream, active: boolean): void {
+    const subscription = stream.subscription;
+    if (subscription === null) return;
+    const updates = subscriptionUpdates(
+      subscription.selectors,
+      subscription.id,
+      subscription.payload,
+      active,
+    );
+    for (const update of updates) {
+      this.#bus.publish(toDraft(update)).catch((error) => {
+        this.#logger.log("warn", "Cannot publish a subscription update", {
+          error: String(error),
+        });
+      });
+    }
+  }
+
   #remove(subscriber: Subscriber): void {
+    const stream = this.#streams.get(subscriber);
     this.#streams.delete(subscriber);
+    if (stream !== undefined) this.#announce(stream, false);
     const timer = this.#expiries.get(subscriber);
     if (timer !== undefined) clearTimeout(timer);
     this.#expiries.delete(subscriber);
