@@ -29,7 +29,7 @@ Deno.test("loadConfig() gives the contract's defaults for an empty environment",
         cookie: "mercureAuthorization",
         queryToken: false,
       },
-      mercure: { anonymous: false, discoveryUrl: null },
+      mercure: { anonymous: false, discoveryUrl: null, subscriptions: false },
     },
   );
   assert.ok(Object.isFrozen(config));

@@ -133,7 +133,12 @@ Deno.test("readMercureConfig() reads MERCURE_ANONYMOUS and MERCURE_DISCOVERY_URL
   assert.deepEqual(readMercureConfig({}), {
     anonymous: false,
     discoveryUrl: null,
+    subscriptions: false,
   });
+  assert.equal(
+    readMercureConfig({ MERCURE_SUBSCRIPTIONS: "1" }).subscriptions,
+    true,
+  );
   assert.equal(readMercureConfig({ MERCURE_ANONYMOUS: "1" }).anonymous, true);
   assert.throws(
     () => readMercureConfig({ MERCURE_ANONYMOUS: "yes" }),
