@@ -646,3 +646,26 @@ Deno.test("the subscriptions API is 404 unless MERCURE_SUBSCRIPTIONS=1", async (
   assert.equal(response.status, 404);
   await response.body?.cancel();
 });
+
+Deno.test("a page on an allowed origin may read Mercure-Last-Event-ID and Link", async () => {
+  await using server = await startServer({
+    env: {
+      ...KEYED,
+      ALLOWED_ORIGINS: "https://app.example",
+      MERCURE_DISCOVERY_URL: "https://hub.example/.well-known/mercure",
+    },
+  });
+  await using client = await SseClient.open(
+    subscribeUrl(server, "match=*&last_event_id=earliest"),
+    { headers: { origin: "https://app.example" } },
+  );
+  const exposed = (client.response.headers.get(
+    "access-control-expose-headers",
+  ) ?? "").split(",").map((name) => name.trim().toLowerCase());
+  assert.ok(exposed.includes("mercure-last-event-id"), exposed.join());
+  assert.ok(exposed.includes("link"), exposed.join());
+  assert.equal(
+    client.response.headers.get("mercure-last-event-id"),
+    "earliest",
+  );
+});
