@@ -83,8 +83,14 @@ export class DuplicateIdError extends Error {
 
 interface Entry {
   readonly update: ReceivedUpdate;
-  readonly frame: Uint8Array;
+  /** Encoded the first time a stream needs it, then shared. */
+  frame: Uint8Array | null;
   readonly seq: number;
+}
+
+/** The entry's bytes, encoded once. */
+function frameOf(entry: Entry): Uint8Array {
+  return entry.frame ??= mercureFrame(entry.update);
 }
 
 interface Stream {
@@ -260,9 +266,12 @@ export class MercureHub {
     backlog: readonly Entry[],
   ): Promise<void> {
     for (const entry of backlog) {
-      const bytes = entry.frame.byteLength;
-      if (!subscriber.fits(bytes) && !await subscriber.room(bytes)) return;
-      subscriber.write(entry.frame);
+      const frame = frameOf(entry);
+      if (
+        !subscriber.fits(frame.byteLength) &&
+        !await subscriber.room(frame.byteLength)
+      ) return;
+      subscriber.write(frame);
     }
     subscriber.release(entry(backlog.at(-1)!));
   }
@@ -289,10 +298,12 @@ export class MercureHub {
       return;
     }
     this.#subscriptions?.apply(update);
-    const frame = mercureFrame(update);
-    const seq = ++this.#seq;
+    // Encoded only when a Mercure stream takes it: herald's own events cost
+    // a small log entry here, never a second encoding, when none does.
+    const entry: Entry = { update, frame: null, seq: ++this.#seq };
+    const seq = entry.seq;
     if (this.#historySize > 0) {
-      this.#log.push({ update, frame, seq });
+      this.#log.push(entry);
       this.#ids.set(update.wireId, seq);
       while (this.#log.length > this.#historySize) {
         const old = this.#log.shift()!;
@@ -303,7 +314,9 @@ export class MercureHub {
     }
     const id = parseId(event.id)!;
     for (const stream of this.#streams.values()) {
-      if (reaches(stream, update)) stream.subscriber.deliver(id, frame);
+      if (reaches(stream, update)) {
+        stream.subscriber.deliver(id, frameOf(entry));
+      }
     }
   }
 
