@@ -40,6 +40,11 @@ Deno.test("compileUriTemplate() matches what each RFC 6570 operator expands to, 
   }
 });
 
+Deno.test("compileUriTemplate() reads a template of more than 16 expressions as an exact topic", () => {
+  assert.ok(compileUriTemplate("/" + "{a}".repeat(16)) !== null);
+  assert.equal(compileUriTemplate("/" + "{a}".repeat(17)), null);
+});
+
 Deno.test("compileUriTemplate() returns null for no expression or an invalid template", () => {
   for (
     const text of [
@@ -58,7 +63,7 @@ Deno.test("compileUriTemplate() returns null for no expression or an invalid tem
 
 Deno.test("compileUriTemplate() answers a template of many adjacent expressions without backtracking", () => {
   // A backtracking regular expression would take exponential time here.
-  const match = compileUriTemplate("/" + "{a}{.b}".repeat(200))!;
+  const match = compileUriTemplate("/" + "{a}{.b}".repeat(8))!;
   assert.equal(match("/" + "a.".repeat(1000) + "!"), false);
   assert.equal(match("/" + "a.".repeat(1000)), true);
 });

@@ -44,6 +44,12 @@ const VARSPEC =
 
 type Node = string | Operator;
 
+/**
+ * Expressions one template may hold; a template with more is read as an
+ * exact topic. Bounds the states a match runs through at once.
+ */
+export const MAX_EXPRESSIONS = 16;
+
 function parse(template: string): Node[] | null {
   const nodes: Node[] = [];
   let i = 0;
@@ -72,7 +78,8 @@ function parse(template: string): Node[] | null {
 
 /**
  * Compiles `template` to a whole-string matcher; null when it holds no
- * expression or is not a valid template (then it is an exact topic).
+ * expression, more than {@linkcode MAX_EXPRESSIONS}, or is not a valid
+ * template (then it is an exact topic).
  *
  * @example A book's topic
  * ```ts
@@ -87,43 +94,58 @@ export function compileUriTemplate(
   if (!template.includes("{")) return null;
   const nodes = parse(template);
   if (nodes === null) return null;
+  if (nodes.filter((n) => typeof n !== "string").length > MAX_EXPRESSIONS) {
+    return null;
+  }
   const accept = 2 * nodes.length;
   // State 2i: before node i; 2i+1: inside expression i, after its prefix.
-  const close = (state: number, into: Set<number>): void => {
-    while (!into.has(state)) {
-      into.add(state);
-      if (state === accept) return;
-      const node = nodes[state >> 1]!;
-      if (typeof node === "string") return;
-      if ((state & 1) === 0 && node.prefix === null) {
-        state += 1;
-        continue;
-      }
-      state = (state | 1) + 1;
+  // Each state's epsilon closure is computed once, here.
+  const closures: number[][] = [];
+  for (let state = 0; state <= accept + 1; state++) {
+    const closure: number[] = [];
+    let at = state;
+    while (true) {
+      closure.push(at);
+      if (at >= accept) break;
+      const node = nodes[at >> 1]!;
+      if (typeof node === "string") break;
+      at = (at & 1) === 0 && node.prefix === null ? at + 1 : (at | 1) + 1;
     }
-  };
-  const start = new Set<number>();
-  close(0, start);
+    closures.push(closure);
+  }
+  const stamps = new Uint32Array(accept + 2);
+  let stamp = 0;
   return (topic) => {
-    let current = start;
+    let current = closures[0]!;
     for (const char of topic) {
-      const next = new Set<number>();
+      if (++stamp === 0xffffffff) {
+        stamps.fill(0);
+        stamp = 1;
+      }
+      const next: number[] = [];
+      const add = (state: number) => {
+        for (const reached of closures[state]!) {
+          if (stamps[reached] === stamp) continue;
+          stamps[reached] = stamp;
+          next.push(reached);
+        }
+      };
       for (const state of current) {
-        if (state === accept) continue;
+        if (state >= accept) continue;
         const node = nodes[state >> 1]!;
         if (typeof node === "string") {
-          if (char === node) close(state + 2, next);
+          if (char === node) add(state + 2);
         } else if ((state & 1) === 0) {
-          if (char === node.prefix) close(state + 1, next);
+          if (char === node.prefix) add(state + 1);
         } else if (
           node.chars.has(char) || (node.repeats && char === node.prefix)
         ) {
-          close(state, next);
+          add(state);
         }
       }
-      if (next.size === 0) return false;
+      if (next.length === 0) return false;
       current = next;
     }
-    return current.has(accept);
+    return current.includes(accept);
   };
 }
