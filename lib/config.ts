@@ -5,6 +5,11 @@
  */
 
 import { type AuthConfig, readAuthConfig } from "./auth/auth_config.ts";
+import {
+  type MercureConfig,
+  readMercureConfig,
+  withMercureNames,
+} from "./mercure/mercure_config.ts";
 
 /** herald's settings, with the defaults of the HTTP contract. */
 export interface Config {
@@ -52,6 +57,8 @@ export interface Config {
   readonly auth: AuthConfig;
   /** Bearer token that GET /metrics needs (`METRICS_TOKEN`); null: open. */
   readonly metricsToken: string | null;
+  /** The Mercure endpoint's settings (`MERCURE_*`); see lib/mercure/. */
+  readonly mercure: MercureConfig;
 }
 
 /** Raised by {@linkcode loadConfig} for a value it cannot use; names the variable. */
@@ -190,9 +197,23 @@ function readRedisUrl(env: Env): string | null {
 
 function readAuth(env: Env): AuthConfig {
   try {
-    return readAuthConfig(env);
+    return readAuthConfig(withMercureNames(env));
   } catch (error) {
-    if (error instanceof Error && error.name === "AuthConfigError") {
+    if (
+      error instanceof Error &&
+      (error.name === "AuthConfigError" || error.name === "MercureConfigError")
+    ) {
+      throw new ConfigError(error.message);
+    }
+    throw error;
+  }
+}
+
+function readMercure(env: Env): MercureConfig {
+  try {
+    return readMercureConfig(env);
+  } catch (error) {
+    if (error instanceof Error && error.name === "MercureConfigError") {
       throw new ConfigError(error.message);
     }
     throw error;
@@ -284,5 +305,6 @@ export function loadConfig(env: Env): Config {
     historyMaxAgeMs: readInteger(env, "HISTORY_MAX_AGE_MS", 0, 0, 365 * DAY_MS),
     auth: readAuth(env),
     metricsToken: readMetricsToken(env),
+    mercure: readMercure(env),
   });
 }

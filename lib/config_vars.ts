@@ -156,6 +156,52 @@ export const CONFIG_VARS: readonly ConfigVar[] = Object.freeze([
     meaning: "true also reads ?authorization= (it leaks into logs)",
   },
   {
+    name: "MERCURE_PUBLISHER_JWT_KEY",
+    fallback: "unset",
+    meaning: "Mercure's name for JWT_SECRET (or JWT_PUBLIC_KEY for a PEM)",
+  },
+  {
+    name: "MERCURE_SUBSCRIBER_JWT_KEY",
+    fallback: "unset",
+    meaning: "the same key for subscribers (must equal the publisher's)",
+  },
+  {
+    name: "MERCURE_PUBLISHER_JWT_ALG",
+    fallback: "unset",
+    meaning: "Mercure's name for JWT_ALGORITHMS",
+  },
+  {
+    name: "MERCURE_SUBSCRIBER_JWT_ALG",
+    fallback: "unset",
+    meaning: "the same, for subscribers",
+  },
+  {
+    name: "MERCURE_TRUSTED_ISSUERS",
+    fallback: "unset",
+    meaning: "Mercure's name for JWT_ISSUER (one issuer)",
+  },
+  {
+    name: "MERCURE_RESOURCE_IDENTIFIER",
+    fallback: "unset",
+    meaning: "Mercure's name for JWT_AUDIENCE",
+  },
+  {
+    name: "MERCURE_ANONYMOUS",
+    fallback: "unset",
+    meaning: "1: anonymous Mercure subscribers get public updates",
+  },
+  {
+    name: "MERCURE_DISCOVERY_URL",
+    fallback: "unset",
+    meaning:
+      'the hub URL for a Link rel="mercure" header on herald\'s responses',
+  },
+  {
+    name: "MERCURE_SUBSCRIPTIONS",
+    fallback: "unset",
+    meaning: "1: subscription events and the subscriptions API",
+  },
+  {
     name: "METRICS_TOKEN",
     fallback: "unset",
     meaning: "when set, GET /metrics needs Authorization: Bearer <token>",

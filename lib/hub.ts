@@ -12,6 +12,7 @@ import { EVENT_TYPE, type PublishRequest } from "./message.ts";
 import { formatComment, formatEvent, formatRetry } from "./sse_format.ts";
 import { type EndReason, Subscriber } from "./subscriber.ts";
 import { FanOut } from "./fan_out.ts";
+import { heraldFrame, MERCURE_EVENT } from "./mercure/update.ts";
 
 /** Options for {@linkcode Hub}; the config's values, with the same defaults. */
 export interface HubOptions {
@@ -505,6 +506,10 @@ export class Hub {
   }
 
   #frame(event: HubEvent): Uint8Array {
+    // A Mercure update: its type and raw data, with the hub's id.
+    if (event.event === MERCURE_EVENT) {
+      return encoder.encode(heraldFrame(event));
+    }
     return encoder.encode(
       formatEvent({ event: event.event, id: event.id, data: event.data }),
     );

@@ -8,7 +8,8 @@
 export const ALLOWED_HEADERS = "Content-Type, Authorization, Last-Event-ID";
 
 /** Response headers a cross-origin page may read besides the safelisted ones. */
-export const EXPOSED_HEADERS = "Retry-After, Allow, WWW-Authenticate";
+export const EXPOSED_HEADERS =
+  "Retry-After, Allow, WWW-Authenticate, Link, Mercure-Last-Event-ID, Last-Event-ID";
 
 /**
  * Adds the CORS headers for `origin` to `headers`. With `credentials`, an

@@ -4,6 +4,7 @@ import type { Config } from "../lib/config.ts";
 import type { Hub } from "../lib/hub.ts";
 import type { Logger } from "../lib/log.ts";
 import type { PublishCounts } from "../lib/metrics.ts";
+import type { MercureHub } from "../lib/mercure/mercure_hub.ts";
 
 /** Reads a file of the static folder by safe relative path; null when missing. */
 export type ReadAsset = (path: string) => Promise<Uint8Array | null>;
@@ -26,6 +27,8 @@ export interface RouteContext {
   readonly verifier?: TokenVerifier | null;
   /** POST /message answers by status, for `GET /metrics`. */
   readonly publishes?: PublishCounts;
+  /** The Mercure streams of this isolate; null or absent: `/.well-known/mercure` is off. */
+  readonly mercure?: MercureHub | null;
 }
 
 /** Answers one method of one route. */

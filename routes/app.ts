@@ -10,6 +10,7 @@ import type { Config } from "../lib/config.ts";
 import type { Engine } from "../lib/engine.ts";
 import { Hub } from "../lib/hub.ts";
 import { type Logger, silentLogger } from "../lib/log.ts";
+import { MercureHub } from "../lib/mercure/mercure_hub.ts";
 import type { ReadAsset } from "./_types.ts";
 import { createHandler } from "./router.ts";
 
@@ -50,6 +51,14 @@ export function createApp(config: Config, deps: AppDeps): App {
     maxQueuedBytes: config.maxQueuedBytes,
     logger,
   });
+  const mercure = new MercureHub(deps.engine.bus, {
+    heartbeatMs: config.heartbeatMs,
+    maxQueuedBytes: config.maxQueuedBytes,
+    maxClients: config.maxClients,
+    historySize: config.historySize,
+    logger,
+    subscriptions: config.mercure.subscriptions,
+  });
   const verifier = deps.verifier !== undefined
     ? deps.verifier
     : config.auth.keys === null
@@ -60,14 +69,19 @@ export function createApp(config: Config, deps: AppDeps): App {
     readAsset: deps.readAsset,
     logger,
     verifier,
+    mercure,
   });
   return {
     fetch,
     hub,
-    drain: (retryMs) => hub.drain(retryMs),
+    drain: (retryMs) => {
+      hub.drain(retryMs);
+      mercure.drain();
+    },
     ready: verifier?.ready ?? Promise.resolve(),
     async close() {
       await hub.close();
+      mercure.close();
       await deps.engine.close();
     },
   };

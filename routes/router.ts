@@ -6,6 +6,7 @@
 import type { Config } from "../lib/config.ts";
 import type { TokenVerifier } from "../lib/auth/token_verifier.ts";
 import type { Hub } from "../lib/hub.ts";
+import type { MercureHub } from "../lib/mercure/mercure_hub.ts";
 import { type Logger, silentLogger } from "../lib/log.ts";
 import { applyCors, preflight } from "./_cors.ts";
 import { jsonError } from "./_responses.ts";
@@ -16,6 +17,11 @@ import { healthzHandlers, readyzHandlers } from "./healthz.ts";
 import { handlers as messageHandlers } from "./message.ts";
 import { handlers as metricsHandlers } from "./metrics.ts";
 import { PublishCounts } from "../lib/metrics.ts";
+import {
+  handlers as mercureHandlers,
+  MERCURE_PATH,
+  subscriptionsHandlers,
+} from "./mercure.ts";
 import { handlers as statsHandlers } from "./stats.ts";
 
 /** What the handler needs from outside: the hub and the ports. */
@@ -28,6 +34,8 @@ export interface HandlerDeps {
   logger?: Logger;
   /** Verifies tokens (lib/auth/); null when no key is configured. @default {null} */
   verifier?: TokenVerifier | null;
+  /** The Mercure streams; null: `/.well-known/mercure` answers 404. @default {null} */
+  mercure?: MercureHub | null;
 }
 
 const ROUTES: ReadonlyMap<string, MethodTable> = new Map([
@@ -38,11 +46,16 @@ const ROUTES: ReadonlyMap<string, MethodTable> = new Map([
   ["/healthz", healthzHandlers],
   ["/readyz", readyzHandlers],
   ["/metrics", metricsHandlers],
+  [MERCURE_PATH, mercureHandlers],
 ]);
 
 function find(pathname: string): MethodTable | undefined {
   return ROUTES.get(pathname) ??
-    (pathname.startsWith("/static/") ? staticHandlers : undefined);
+    (pathname.startsWith("/static/")
+      ? staticHandlers
+      : pathname.startsWith(`${MERCURE_PATH}/subscriptions`)
+      ? subscriptionsHandlers
+      : undefined);
 }
 
 function allowedMethods(table: MethodTable): string[] {
@@ -103,6 +116,7 @@ export function createHandler(
         logger,
         verifier: deps.verifier ?? null,
         publishes,
+        mercure: deps.mercure ?? null,
       });
     } catch (error) {
       logger.log("error", "Cannot answer request", {
@@ -122,6 +136,10 @@ export function createHandler(
       // Cookies cross-origin only to listed origins, and only when tokens are on.
       config.auth.keys !== null,
     );
+    const discovery = config.mercure.discoveryUrl;
+    if (discovery !== null) {
+      response.headers.append("link", `<${discovery}>; rel="mercure"`);
+    }
     return response;
   };
 }

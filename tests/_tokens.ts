@@ -36,6 +36,8 @@ export interface MintOptions {
   /** The header's alg. @default {"HS256"} */
   alg?: string;
   kid?: string;
+  /** The header's typ (draft-08 Mercure tokens are `at+jwt`); absent by default. */
+  typ?: string;
 }
 
 /** Signs a token with `key` (the HMAC secret by default). */
@@ -49,6 +51,7 @@ export async function mint(
     .setProtectedHeader({
       alg: options.alg ?? "HS256",
       ...(options.kid === undefined ? {} : { kid: options.kid }),
+      ...(options.typ === undefined ? {} : { typ: options.typ }),
     })
     .setIssuedAt(now);
   const ttl = options.ttlSeconds === undefined ? 3600 : options.ttlSeconds;

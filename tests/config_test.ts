@@ -33,6 +33,7 @@ Deno.test("loadConfig() gives the contract's defaults for an empty environment",
         queryToken: false,
       },
       metricsToken: null,
+      mercure: { anonymous: false, discoveryUrl: null, subscriptions: false },
     },
   );
   assert.ok(Object.isFrozen(config));

@@ -61,6 +61,7 @@ Deno.test("deno task start --help prints every variable with its default", async
     [
       "lib/config.ts",
       "lib/auth/auth_config.ts",
+      "lib/mercure/mercure_config.ts",
       "adapters/launcher.ts",
       "adapters/deno_config.ts",
     ].map(
