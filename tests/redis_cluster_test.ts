@@ -81,7 +81,15 @@ async function reconnect(
       headers: { "last-event-id": lastEventId },
     });
     try {
-      return { client, first: await client.next(10_000) };
+      const first = await client.next(10_000);
+      // While Redis is not back, the replay fails and the stream ends with a
+      // farewell that says so: come back, as a browser does after `retry:`.
+      if (
+        first.event === "system" && dataOf(first).reason === "replay-failed"
+      ) {
+        throw new Error("The replay failed; the stream ended");
+      }
+      return { client, first };
     } catch (error) {
       await client.close();
       if (Date.now() > deadline) throw error;
