@@ -15,7 +15,6 @@ import { handlers as eventsHandlers } from "./events.ts";
 import { healthzHandlers, readyzHandlers } from "./healthz.ts";
 import { handlers as messageHandlers } from "./message.ts";
 import { handlers as metricsHandlers } from "./metrics.ts";
-import { PublishCounts } from "../lib/metrics.ts";
 import { handlers as statsHandlers } from "./stats.ts";
 
 /** What the handler needs from outside: the hub and the ports. */
@@ -89,7 +88,7 @@ export function createHandler(
   deps: HandlerDeps,
 ): (request: Request) => Promise<Response> {
   const logger = deps.logger ?? silentLogger;
-  const publishes = new PublishCounts();
+  const publishes = deps.hub.publishes;
   return async function handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
     let response: Response;
