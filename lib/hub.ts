@@ -359,7 +359,6 @@ export class Hub {
       replays: this.#replays,
       dropped: this.#dropped,
       late: this.#bus.late ?? 0,
-      losses: this.#losses,
       publishMs: this.#publishMs,
       publishCount: this.#publishCount,
       engineRefusals: this.#engineRefusals,

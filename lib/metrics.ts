@@ -75,11 +75,6 @@ const SUMMED: ReadonlyArray<readonly [string, string, string]> = [
     "Events delivered out of order because their sender went silent.",
   ],
   [
-    "herald_bus_losses_total",
-    "losses",
-    "Times the bus lost events for good and told the streams with a reset.",
-  ],
-  [
     "herald_engine_unavailable_total",
     "engineRefusals",
     "Publishes the engine refused because it was unavailable (answered 503).",

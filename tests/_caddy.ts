@@ -41,8 +41,7 @@ export async function startCaddy(
       `https://127.0.0.1:${port} {\n  tls ${tls.cert} ${tls.key}`,
     )
     .replace("127.0.0.1:8000", `127.0.0.1:${upstream}`);
-  const config =
-    `{\n  admin off\n  auto_https off\n}\n${site}`;
+  const config = `{\n  admin off\n  auto_https off\n}\n${site}`;
   await Deno.writeTextFile(`${dir}/Caddyfile`, config);
   const child = new Deno.Command(Deno.env.get("CADDY") ?? "caddy", {
     args: ["run", "--config", `${dir}/Caddyfile`, "--adapter", "caddyfile"],

@@ -35,6 +35,12 @@ function parse(text: string): Map<string, Family> {
         : [metric.value];
       for (const n of numbers) assert.ok(Number.isFinite(Number(n)), n);
     }
+    assert.equal(
+      text.split("\n").filter((l) => l.startsWith(`# TYPE ${family.name} `))
+        .length,
+      1,
+      `${family.name} has one TYPE line`,
+    );
     byName.set(family.name, family);
   }
   // The lenient parser accepts lines it cannot read; count lines as well.
