@@ -118,6 +118,14 @@ export interface Bus {
   unready?(): string | null;
   /** How delivery between isolates went, when the bus numbers its frames. */
   readonly delivery?: DeliveryCounts;
+  /**
+   * Sends `read()` (this isolate's counters) to the other isolates with each
+   * presence message, so that any isolate can sum them. Optional: a bus
+   * with one isolate has no one to tell.
+   */
+  shareCounters?(read: () => Readonly<Record<string, number>>): void;
+  /** The latest counters each other isolate shared (up to one presence period old). */
+  peerCounters?(): ReadonlyArray<Readonly<Record<string, number>>>;
 }
 
 /** Raised by {@linkcode Bus.publish} when the bus cannot take the event now. */

@@ -39,6 +39,18 @@ export interface EventHistory {
     topics: readonly string[],
     lastId: string,
   ): ReplayPlan | Promise<ReplayPlan>;
+  /** What it holds and has dropped, for `GET /metrics`; absent when it cannot tell. */
+  readonly counts?: HistoryCounts;
+}
+
+/** What an in-memory history holds and has dropped. */
+export interface HistoryCounts {
+  /** Approximate bytes held. */
+  readonly bytes: number;
+  /** Topics with retained events. */
+  readonly topics: number;
+  /** Events dropped to stay within the size per topic or the byte budget. */
+  readonly evictions: number;
 }
 
 /*
@@ -232,6 +244,7 @@ export class MemoryHistory implements EventHistory {
   readonly #maxBytes: number;
   readonly #horizon: () => string;
   #bytes = 0;
+  #evictions = 0;
   /** The newest id of any topic forgotten whole: replays before it may miss events. */
   #forgotten: EventId = ZERO_ID;
 
@@ -267,7 +280,10 @@ export class MemoryHistory implements EventHistory {
     const bytes = ENTRY_BYTES + stringBytes(event.data) +
       stringBytes(event.id) + stringBytes(event.topic) +
       stringBytes(event.event);
+    const held = ring.size;
     ring.push({ id, event: kept, bytes }, this.#size);
+    // Full: the push dropped the oldest (or the late event itself).
+    if (ring.size === held) this.#evictions++;
     this.#bytes += ring.bytes - before;
     this.#trim(ring);
   }
@@ -279,11 +295,13 @@ export class MemoryHistory implements EventHistory {
       if (oldest === current) {
         const before = current.bytes;
         current.shift();
+        this.#evictions++;
         this.#bytes -= before - current.bytes;
         if (current.size === 0) return;
       } else {
         this.#forgotten = maxId(this.#forgotten, oldest.newest);
         this.#bytes -= oldest.bytes + RING_BYTES;
+        this.#evictions += oldest.size;
         this.#rings.delete(topic);
       }
     }
@@ -327,5 +345,14 @@ export class MemoryHistory implements EventHistory {
   /** Approximate bytes held. */
   get bytes(): number {
     return this.#bytes;
+  }
+
+  /** Bytes, topics and evictions so far, for `GET /metrics`. */
+  get counts(): HistoryCounts {
+    return {
+      bytes: this.#bytes,
+      topics: this.#rings.size,
+      evictions: this.#evictions,
+    };
   }
 }

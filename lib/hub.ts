@@ -3,9 +3,15 @@
  * replay then live, and the shared timers for heartbeats and `update` events.
  * It knows events and streams, never a `Request`. Web-only.
  */
-import type { Bus, BusLoss, DeliveryCounts, HubEvent } from "./bus.ts";
+import {
+  type Bus,
+  type BusLoss,
+  BusUnavailableError,
+  type DeliveryCounts,
+  type HubEvent,
+} from "./bus.ts";
 import { type EventId, maxId, parseId } from "./event_id.ts";
-import type { EventHistory, ReplayPlan } from "./history.ts";
+import type { EventHistory, HistoryCounts, ReplayPlan } from "./history.ts";
 import { type Logger, silentLogger } from "./log.ts";
 import { jsonText } from "./json_text.ts";
 import { EVENT_TYPE, type PublishRequest } from "./message.ts";
@@ -13,6 +19,7 @@ import { formatComment, formatEvent, formatRetry } from "./sse_format.ts";
 import { type EndReason, Subscriber } from "./subscriber.ts";
 import { FanOut } from "./fan_out.ts";
 import { heraldFrame, MERCURE_EVENT } from "./mercure/update.ts";
+import { PublishCounts } from "./metrics.ts";
 
 /** Options for {@linkcode Hub}; the config's values, with the same defaults. */
 export interface HubOptions {
@@ -187,7 +194,17 @@ export class Hub {
   #events = 0;
   #dropped = 0;
   #losses = 0;
+  #published = 0;
+  #delivered = 0;
+  #replays = 0;
+  #publishMs = 0;
+  #publishCount = 0;
+  #engineRefusals = 0;
+  readonly #resets = new Map<string, number>();
+  readonly #written = { bytes: 0 };
   #closed = false;
+  /** POST /message answers by HTTP status (the router counts them). */
+  readonly publishes: PublishCounts = new PublishCounts();
 
   /** Starts the hub on `bus`, keeping events in `history`. */
   constructor(bus: Bus, history: EventHistory, options: HubOptions = {}) {
@@ -208,6 +225,7 @@ export class Hub {
     this.#unsubscribe = bus.subscribe((event) => this.#receive(event));
     this.#unsubscribeLoss = bus.onLoss?.((loss) => this.#lost(loss)) ??
       (() => {});
+    bus.shareCounters?.(() => this.counters());
     const heartbeatMs = options.heartbeatMs ?? 15000;
     const updateIntervalMs = options.updateIntervalMs ?? 3000;
     // One timer each for every stream, never one per stream.
@@ -247,6 +265,7 @@ export class Hub {
       maxQueuedBytes: this.#maxQueuedBytes,
       onEnd: (s, reason) => this.#remove(s, reason),
       privateTopics,
+      written: this.#written,
     });
     this.#subscribers.add(subscriber);
     for (const topic of topics) addTo(this.#topics, topic, subscriber);
@@ -289,18 +308,29 @@ export class Hub {
   }
 
   /** Publishes a validated request to every isolate; resolves with its id. */
-  publish(request: PublishRequest): Promise<HubEvent> {
+  async publish(request: PublishRequest): Promise<HubEvent> {
     const data = eventData({
       message: request.message,
       topic: request.topic,
       timestamp: new Date(this.#now()).toISOString(),
     });
-    return this.#bus.publish({
-      topic: request.topic,
-      event: request.event,
-      data,
-      ...(request.private === true ? { private: true } : {}),
-    });
+    const start = performance.now();
+    try {
+      const event = await this.#bus.publish({
+        topic: request.topic,
+        event: request.event,
+        data,
+        ...(request.private === true ? { private: true } : {}),
+      });
+      this.#published++;
+      return event;
+    } catch (error) {
+      if (error instanceof BusUnavailableError) this.#engineRefusals++;
+      throw error;
+    } finally {
+      this.#publishMs += performance.now() - start;
+      this.#publishCount++;
+    }
   }
 
   /**
@@ -315,6 +345,52 @@ export class Hub {
   /** The bus's delivery counts between isolates, when it keeps them. */
   delivery(): DeliveryCounts | undefined {
     return this.#bus.delivery;
+  }
+
+  /**
+   * This isolate's counters, by name (see lib/metrics.ts for the names):
+   * what the bus shares with the other isolates every presence period.
+   */
+  counters(): Record<string, number> {
+    const counters: Record<string, number> = {
+      published: this.#published,
+      received: this.#events,
+      delivered: this.#delivered,
+      bytes: this.#written.bytes,
+      replays: this.#replays,
+      dropped: this.#dropped,
+      late: this.#bus.late ?? 0,
+      publishMs: this.#publishMs,
+      publishCount: this.#publishCount,
+      engineRefusals: this.#engineRefusals,
+      evictions: this.#history.counts?.evictions ?? 0,
+    };
+    for (const [reason, count] of this.#resets) {
+      counters[`reset:${reason}`] = count;
+    }
+    for (const [status, count] of this.publishes.entries()) {
+      counters[`status:${status}`] = count;
+    }
+    return counters;
+  }
+
+  /**
+   * {@linkcode Hub.counters} summed over this isolate and the latest the bus
+   * heard from each other isolate (so up to one presence period old).
+   */
+  totals(): Record<string, number> {
+    const totals = this.counters();
+    for (const peer of this.#bus.peerCounters?.() ?? []) {
+      for (const [name, value] of Object.entries(peer)) {
+        totals[name] = (totals[name] ?? 0) + value;
+      }
+    }
+    return totals;
+  }
+
+  /** What this isolate's history holds and dropped, when it can tell. */
+  historyCounts(): HistoryCounts | undefined {
+    return this.#history.counts;
   }
 
   /** Counts for `GET /stats`. */
@@ -428,7 +504,10 @@ export class Hub {
         event.private !== true || subscriber.privateTopics.has(event.topic)
       ),
     };
+    this.#replays++;
+    this.#delivered += plan.events.length;
     if (plan.reset !== null) {
+      this.#countReset(plan.reset.reason);
       subscriber.write(resetFrame({
         reason: plan.reset.reason,
         lastEventId,
@@ -519,9 +598,12 @@ export class Hub {
     this.#events++;
     this.#history.record(event);
     const isPrivate = event.private === true;
-    if (!(isPrivate ? this.#privateTopics : this.#topics).has(event.topic)) {
-      return;
-    }
+    const followers = (isPrivate ? this.#privateTopics : this.#topics).get(
+      event.topic,
+    );
+    if (followers === undefined) return;
+    // One addition per event, not per stream: the streams it is queued to.
+    this.#delivered += followers.size;
     const id = parseId(event.id);
     if (id === null) return;
     // Encoded once; every subscriber queues the same bytes.
@@ -535,6 +617,7 @@ export class Hub {
    */
   #lost(loss: BusLoss): void {
     this.#losses++;
+    this.#countReset(loss.reason);
     this.#logger.log(
       "warn",
       "Events were lost for good; resetting the streams that may miss them",
@@ -558,6 +641,10 @@ export class Hub {
           "Some events could not be delivered to this stream: refetch your state",
       }));
     }
+  }
+
+  #countReset(reason: string): void {
+    this.#resets.set(reason, (this.#resets.get(reason) ?? 0) + 1);
   }
 
   #broadcast(bytes: Uint8Array): void {

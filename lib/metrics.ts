@@ -1,12 +1,15 @@
 /**
  * @module herald's metrics in the Prometheus text exposition format 0.0.4:
  * a small writer (families with HELP and TYPE, escaped label values) and the
- * counts of one isolate. Series carry an `isolate` label, since a scrape
- * reaches one isolate of a `deno serve --parallel` process: each isolate's
- * counters are its own; `herald_streams_all` and `herald_isolates` are the
- * totals the bus's presence sums, as in `GET /stats`. Web-only.
+ * series. A scrape reaches one isolate of a `deno serve --parallel` process:
+ * gauges of that isolate carry an `isolate` label; counters have none, being
+ * summed across isolates from the counters each one sends with its presence
+ * message (so a peer's share is up to one presence period, 1 s, old);
+ * `herald_streams_all` and `herald_isolates` are the presence totals, as in
+ * `GET /stats`. Web-only.
  */
 import type { DeliveryCounts } from "./bus.ts";
+import type { HistoryCounts } from "./history.ts";
 import type { HubStats } from "./hub.ts";
 
 /** Counts of POST /message answers by HTTP status, for this isolate. */
@@ -28,12 +31,70 @@ export class PublishCounts {
 export interface MetricsInput {
   /** The hub's counts (`GET /stats`). */
   readonly stats: HubStats;
-  /** POST /message answers by status. */
-  readonly publishes: PublishCounts;
+  /** The hub's counters summed across isolates (`Hub.totals()`). */
+  readonly totals: Readonly<Record<string, number>>;
+  /** This isolate's history, when it can tell what it holds. */
+  readonly history?: HistoryCounts | undefined;
   /** The bus's delivery counts, when it has them. */
   readonly delivery?: DeliveryCounts | undefined;
   /** Whether the hub takes publishes now (`GET /readyz`). */
   readonly ready: boolean;
+}
+
+/** Counters summed across isolates: series name, `Hub.counters()` key, help. */
+const SUMMED: ReadonlyArray<readonly [string, string, string]> = [
+  ["herald_events_published_total", "published", "Events the engine accepted."],
+  [
+    "herald_events_received_total",
+    "received",
+    "Events the isolates received from the bus (each isolate receives each event).",
+  ],
+  [
+    "herald_event_deliveries_total",
+    "delivered",
+    "Events queued to streams, live and replayed (one per event and stream).",
+  ],
+  [
+    "herald_stream_bytes_written_total",
+    "bytes",
+    "Bytes queued to streams: events, heartbeats, updates and system events.",
+  ],
+  [
+    "herald_replays_total",
+    "replays",
+    "Streams that reconnected with Last-Event-ID and got a replay.",
+  ],
+  [
+    "herald_slow_readers_cut_total",
+    "dropped",
+    "Streams cut off because their reader fell behind.",
+  ],
+  [
+    "herald_late_events_total",
+    "late",
+    "Events delivered out of order because their sender went silent.",
+  ],
+  [
+    "herald_engine_unavailable_total",
+    "engineRefusals",
+    "Publishes the engine refused because it was unavailable (answered 503).",
+  ],
+  [
+    "herald_history_evictions_total",
+    "evictions",
+    "Events the in-memory history dropped to stay within its size or bytes.",
+  ],
+];
+
+/** The `Hub.counters()` keys of one prefix (`reset:`, `status:`) as label and value. */
+function keyed(
+  totals: Readonly<Record<string, number>>,
+  prefix: string,
+): Array<[string, number]> {
+  return Object.entries(totals)
+    .filter(([key]) => key.startsWith(prefix))
+    .map(([key, value]): [string, number] => [key.slice(prefix.length), value])
+    .sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 }
 
 type Labels = Readonly<Record<string, string>>;
@@ -57,7 +118,7 @@ function sample(name: string, labels: Labels, value: number): string {
 
 function family(
   name: string,
-  type: "counter" | "gauge",
+  type: "counter" | "gauge" | "summary",
   help: string,
   samples: ReadonlyArray<readonly [Labels, number]>,
 ): string[] {
@@ -102,40 +163,58 @@ export function renderMetrics(input: MetricsInput): string {
       "1 while this isolate takes publishes (GET /readyz), else 0.",
       [[own, input.ready ? 1 : 0]],
     ),
-    ...family(
-      "herald_events_received_total",
-      "counter",
-      "Events this isolate received from the bus.",
-      [[own, stats.events]],
-    ),
-    ...family(
-      "herald_slow_readers_cut_total",
-      "counter",
-      "Streams cut off because their reader fell behind.",
-      [[own, stats.dropped]],
-    ),
-    ...family(
-      "herald_late_events_total",
-      "counter",
-      "Events delivered out of order because their sender went silent.",
-      [[own, stats.late]],
-    ),
+  ];
+  const totals = input.totals;
+  for (const [name, key, help] of SUMMED) {
+    lines.push(...family(name, "counter", help, [[{}, totals[key] ?? 0]]));
+  }
+  lines.push(
     ...family(
       "herald_resets_total",
       "counter",
-      "Times the bus lost events for good and told the streams with a reset.",
-      [[own, stats.losses]],
+      "Resets told to clients, by reason: one per replay that misses events, one per bus loss.",
+      keyed(totals, "reset:").map(([reason, n]) => [{ reason }, n]),
     ),
     ...family(
       "herald_publishes_total",
       "counter",
-      "POST /message answers of this isolate, by HTTP status.",
-      input.publishes.entries().map(([status, count]) => [
-        { ...own, status: String(status) },
-        count,
-      ]),
+      "POST /message answers, by HTTP status.",
+      keyed(totals, "status:").map(([status, n]) => [{ status }, n]),
     ),
-  ];
+    ...family(
+      "herald_publish_duration_seconds",
+      "summary",
+      "Time the engine took to accept or refuse a publish.",
+      [],
+    ),
+    sample(
+      "herald_publish_duration_seconds_sum",
+      {},
+      (totals.publishMs ?? 0) / 1000,
+    ),
+    sample(
+      "herald_publish_duration_seconds_count",
+      {},
+      totals.publishCount ?? 0,
+    ),
+  );
+  const history = input.history;
+  if (history !== undefined) {
+    lines.push(
+      ...family(
+        "herald_history_bytes",
+        "gauge",
+        "Approximate bytes the in-memory history of this isolate holds.",
+        [[own, history.bytes]],
+      ),
+      ...family(
+        "herald_history_topics",
+        "gauge",
+        "Topics with retained events in this isolate's history.",
+        [[own, history.topics]],
+      ),
+    );
+  }
   const delivery = input.delivery;
   if (delivery !== undefined) {
     const parts = [

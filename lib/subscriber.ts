@@ -26,6 +26,8 @@ export interface SubscriberOptions {
    * @default {none}
    */
   privateTopics?: ReadonlySet<string>;
+  /** Adds the bytes this stream queues to `bytes` (shared by the hub's streams). @default {none} */
+  written?: { bytes: number };
 }
 
 const NO_TOPICS: ReadonlySet<string> = new Set();
@@ -61,6 +63,7 @@ export class Subscriber {
   readonly privateTopics: ReadonlySet<string>;
   readonly #maxQueuedBytes: number;
   readonly #onEnd: (subscriber: Subscriber, reason: EndReason) => void;
+  readonly #written: { bytes: number } | null;
   #controller: ReadableStreamDefaultController<Uint8Array> | null = null;
   #ended = false;
   #held: Array<readonly [EventId, Uint8Array]> | null = null;
@@ -77,6 +80,7 @@ export class Subscriber {
     this.privateTopics = options.privateTopics ?? NO_TOPICS;
     this.#maxQueuedBytes = options.maxQueuedBytes ?? 256 * 1024;
     this.#onEnd = options.onEnd ?? (() => {});
+    this.#written = options.written ?? null;
     this.stream = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.#controller = controller;
@@ -203,6 +207,7 @@ export class Subscriber {
   ): boolean {
     try {
       controller.enqueue(bytes);
+      if (this.#written !== null) this.#written.bytes += bytes.byteLength;
       return true;
     } catch {
       this.#end("cancel");

@@ -1,18 +1,12 @@
 /**
- * @module GET /metrics: this isolate's counts in the Prometheus text format
- * 0.0.4 (lib/metrics.ts). When `METRICS_TOKEN` is set it needs
+ * @module GET /metrics: herald's counts in the Prometheus text format 0.0.4
+ * (lib/metrics.ts), counters summed across isolates. When `METRICS_TOKEN` is set it needs
  * `Authorization: Bearer <token>`.
  */
-import {
-  METRICS_CONTENT_TYPE,
-  PublishCounts,
-  renderMetrics,
-} from "../lib/metrics.ts";
+import { METRICS_CONTENT_TYPE, renderMetrics } from "../lib/metrics.ts";
 import { timingSafeEqual } from "../lib/timing_safe_equal.ts";
 import { jsonError } from "./_responses.ts";
 import type { MethodTable, RouteContext } from "./_types.ts";
-
-const NO_COUNTS = new PublishCounts();
 
 function metrics(context: RouteContext): Response {
   const token = context.config.metricsToken;
@@ -30,7 +24,8 @@ function metrics(context: RouteContext): Response {
   }
   const body = renderMetrics({
     stats: context.hub.stats(),
-    publishes: context.publishes ?? NO_COUNTS,
+    totals: context.hub.totals(),
+    history: context.hub.historyCounts(),
     delivery: context.hub.delivery(),
     ready: context.hub.unready() === null,
   });

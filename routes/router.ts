@@ -16,7 +16,6 @@ import { handlers as eventsHandlers } from "./events.ts";
 import { healthzHandlers, readyzHandlers } from "./healthz.ts";
 import { handlers as messageHandlers } from "./message.ts";
 import { handlers as metricsHandlers } from "./metrics.ts";
-import { PublishCounts } from "../lib/metrics.ts";
 import {
   handlers as mercureHandlers,
   MERCURE_PATH,
@@ -102,7 +101,7 @@ export function createHandler(
   deps: HandlerDeps,
 ): (request: Request) => Promise<Response> {
   const logger = deps.logger ?? silentLogger;
-  const publishes = new PublishCounts();
+  const publishes = deps.hub.publishes;
   return async function handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
     let response: Response;

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { launchBrowser } from "./_browser.ts";
+import { startCaddy } from "./_caddy.ts";
 import { startNginx } from "./_nginx.ts";
 import { freePort, spawnTask, startHerald } from "./_process.ts";
 import { eventually } from "./_server.ts";
@@ -140,6 +141,18 @@ Deno.test("the README's nginx HTTP/2 proxy gives ten streams of one Chromium pag
     await using herald = await startHerald();
     await using nginx = await startNginx([herald.port], { tls });
     await assertStreamsOverH2(nginx.url);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the README's Caddyfile gives ten streams of one Chromium page over HTTP/2 in front of plain herald", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "herald_tls_" });
+  try {
+    const tls = await selfSigned(dir);
+    await using herald = await startHerald();
+    await using caddy = await startCaddy(herald.port, tls);
+    await assertStreamsOverH2(caddy.url);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

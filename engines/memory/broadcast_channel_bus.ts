@@ -68,6 +68,8 @@ type Control =
     readonly clock: string;
     readonly clients: number;
     readonly joining: boolean;
+    /** The sender's counters (additive: older isolates leave it out). */
+    readonly counters?: Readonly<Record<string, number>>;
   }
   | { readonly kind: "bye" };
 
@@ -75,6 +77,16 @@ type Control =
 function eventBytes(event: EventDraft): number {
   return 2 * (event.data.length + event.topic.length + event.event.length) +
     64;
+}
+
+/** Whether a peer's counters are a record of finite numbers. */
+function isCounters(
+  value: unknown,
+): value is Readonly<Record<string, number>> {
+  if (typeof value !== "object" || value === null) return false;
+  return Object.values(value).every((n) =>
+    typeof n === "number" && Number.isFinite(n)
+  );
 }
 
 /**
@@ -100,6 +112,8 @@ export class BroadcastChannelBus implements Bus {
   readonly #listeners = new Set<(event: HubEvent) => void>();
   readonly #lossListeners = new Set<(loss: BusLoss) => void>();
   readonly #peerClients = new Map<string, number>();
+  readonly #peerCounters = new Map<string, Readonly<Record<string, number>>>();
+  #readCounters: (() => Readonly<Record<string, number>>) | null = null;
   readonly #now: () => number;
   readonly #peerTimeoutMs: number;
   readonly #ready: Promise<void>;
@@ -229,6 +243,20 @@ export class BroadcastChannelBus implements Bus {
     }, 50);
   }
 
+  /** Sends `read()` with every presence message from now on. */
+  shareCounters(read: () => Readonly<Record<string, number>>): void {
+    this.#readCounters = read;
+  }
+
+  /** The latest counters of each peer still present (up to one presence period old). */
+  peerCounters(): ReadonlyArray<Readonly<Record<string, number>>> {
+    const out: Array<Readonly<Record<string, number>>> = [];
+    for (const [peer, counters] of this.#peerCounters) {
+      if (this.#peerClients.has(peer)) out.push(counters);
+    }
+    return out;
+  }
+
   /** Clients and isolates across the process. */
   presence(): Presence {
     let clients = this.#clients;
@@ -284,6 +312,9 @@ export class BroadcastChannelBus implements Bus {
         this.#clock.observe(clock);
         this.#moveHorizonPastLoss(from, clock);
         this.#peerClients.set(from, control.clients);
+        if (isCounters(control.counters)) {
+          this.#peerCounters.set(from, control.counters);
+        }
         this.#order.heard(from, clock, now);
         // A joining peer waits for our clock before its first id.
         if (control.joining) this.#hello(false);
@@ -291,6 +322,7 @@ export class BroadcastChannelBus implements Bus {
       }
       case "bye": {
         this.#peerClients.delete(from);
+        this.#peerCounters.delete(from);
         this.#order.forget(from);
         this.#reliable.forget(from);
         return;
@@ -319,6 +351,7 @@ export class BroadcastChannelBus implements Bus {
     this.#hello(false);
     for (const gone of this.#order.expire(this.#now() - this.#peerTimeoutMs)) {
       this.#peerClients.delete(gone);
+      this.#peerCounters.delete(gone);
       this.#reliable.forget(gone);
     }
   }
@@ -330,6 +363,9 @@ export class BroadcastChannelBus implements Bus {
       clock: this.#watermark(),
       clients: this.#clients,
       joining,
+      ...(this.#readCounters === null
+        ? {}
+        : { counters: this.#readCounters() }),
     });
   }
 
