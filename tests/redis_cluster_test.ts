@@ -290,6 +290,15 @@ Deno.test("Redis stops while publishing: 503s, no crash, then streams resume wit
       assert.equal(status, 503);
       assert.match(String(error), /^Cannot publish: /);
     }
+    // The outage is logged in herald's words, not the Redis client's.
+    for (const process of processes) {
+      const logged = process.output();
+      assert.match(logged, /"error":"not connected"/);
+      assert.doesNotMatch(
+        logged,
+        /maxRetriesPerRequest|max retries per request/,
+      );
+    }
     // Redis is the truth: every accepted event, and perhaps some whose answer
     // was lost in the crash. Every open stream gets exactly that, in order.
     // The log's generation survived with it: replay from its floor is all.

@@ -46,9 +46,22 @@ export function describeRedisError(client: Redis, error: unknown): string {
   if (message === "Command timed out") {
     return `no answer within ${client.options.commandTimeout} ms`;
   }
+  if (client.status !== "ready") return "not connected";
+  return plainRedisReason(message);
+}
+
+/**
+ * The words of a Redis client error an operator should read: the library's
+ * own phrasing of a lost connection or a timeout ("Reached the max retries
+ * per request limit…", "Connection is closed.", ECONNREFUSED) becomes "not
+ * connected" or "no answer in time"; Redis's own errors (OOM, READONLY…)
+ * stay as they are.
+ */
+export function plainRedisReason(message: string): string {
+  if (message === "Command timed out") return "no answer in time";
   if (
-    client.status !== "ready" ||
-    /Connection is closed|isn't writeable|max retries per request/.test(message)
+    /Connection is closed|isn't writeable|max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|socket/i
+      .test(message)
   ) {
     return "not connected";
   }

@@ -14,6 +14,7 @@ import { RedisBus } from "./bus.ts";
 import {
   closeRedisConnection,
   openRedisConnection,
+  plainRedisReason,
   redactRedisUrl,
 } from "./connection.ts";
 import { RedisHistory } from "./history.ts";
@@ -168,12 +169,13 @@ export async function connectRedisEngine(
   function onError(error: Error): void {
     // Before start-up succeeds, the error that ends it says it all, once.
     if (!started) return;
-    if (error.message === lastReported) return;
-    lastReported = error.message;
+    const reason = plainRedisReason(error.message);
+    if (reason === lastReported) return;
+    lastReported = reason;
     logger.log("warn", "Redis engine error", {
       node,
       redis: where,
-      error: error.message,
+      error: reason,
     });
   }
   function onReady(): void {
