@@ -5,7 +5,7 @@
  * endpoint, no redirect listener on port 80). `await using` stops it and
  * removes its directory. The binary is `CADDY`, else `caddy` on PATH.
  */
-import { freePort } from "./_process.ts";
+import { freePort, spawnListening } from "./_process.ts";
 
 /** A running Caddy; dispose of it to stop it and remove its files. */
 export interface CaddyProxy extends AsyncDisposable {
@@ -43,41 +43,18 @@ export async function startCaddy(
     .replace("127.0.0.1:8000", `127.0.0.1:${upstream}`);
   const config = `{\n  admin off\n  auto_https off\n}\n${site}`;
   await Deno.writeTextFile(`${dir}/Caddyfile`, config);
-  const child = new Deno.Command(Deno.env.get("CADDY") ?? "caddy", {
-    args: ["run", "--config", `${dir}/Caddyfile`, "--adapter", "caddyfile"],
-    env: { HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
-  let exited = false;
-  const status = child.status.then((s) => {
-    exited = true;
-    return s;
-  });
-  const stop = async () => {
-    if (!exited) {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* gone */ }
-    }
-    await status;
-    await stderr;
-    await Deno.remove(dir, { recursive: true });
-  };
-  const deadline = Date.now() + 10_000;
-  while (true) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      break;
-    } catch {
-      if (exited || Date.now() > deadline) {
-        await stop();
-        throw new Error(`Cannot start caddy: ${await stderr}\n${config}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
+  const { stop } = await spawnListening(
+    "caddy",
+    new Deno.Command(Deno.env.get("CADDY") ?? "caddy", {
+      args: ["run", "--config", `${dir}/Caddyfile`, "--adapter", "caddyfile"],
+      env: { HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir },
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }),
+    port,
+    dir,
+    () => Promise.resolve(`\n${config}`),
+  );
   return { url: `https://127.0.0.1:${port}`, [Symbol.asyncDispose]: stop };
 }

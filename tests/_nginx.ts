@@ -6,7 +6,7 @@
  * switching user) and `await using` stops it and removes the directory. The
  * binary is `NGINX`, else Debian's `/usr/sbin/nginx`, else `nginx` on PATH.
  */
-import { freePort } from "./_process.ts";
+import { freePort, spawnListening } from "./_process.ts";
 
 function nginxBinary(): string {
   const chosen = Deno.env.get("NGINX");
@@ -107,43 +107,19 @@ export async function startNginx(
     `${dir}/nginx.conf`,
     nginxConfig(dir, port, upstreams, options),
   );
-  const child = new Deno.Command(nginxBinary(), {
-    // -e: the log of start-up itself, before the config names one.
-    args: ["-p", dir, "-c", `${dir}/nginx.conf`, "-e", `${dir}/error.log`],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
-  let exited = false;
-  const status = child.status.then((s) => {
-    exited = true;
-    return s;
-  });
-  const stop = async () => {
-    if (!exited) {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* gone */ }
-    }
-    await status;
-    await stderr;
-    await Deno.remove(dir, { recursive: true });
-  };
-  const deadline = Date.now() + 10_000;
-  while (true) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      break;
-    } catch {
-      if (exited || Date.now() > deadline) {
-        const log = await Deno.readTextFile(`${dir}/error.log`).catch(() => "");
-        await stop();
-        throw new Error(`Cannot start nginx: ${await stderr}${log}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
+  const { stop } = await spawnListening(
+    "nginx",
+    new Deno.Command(nginxBinary(), {
+      // -e: the log of start-up itself, before the config names one.
+      args: ["-p", dir, "-c", `${dir}/nginx.conf`, "-e", `${dir}/error.log`],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }),
+    port,
+    dir,
+    () => Deno.readTextFile(`${dir}/error.log`).catch(() => ""),
+  );
   return {
     url: `${options.tls === undefined ? "http" : "https"}://127.0.0.1:${port}`,
     errors: () => Deno.readTextFile(`${dir}/error.log`).catch(() => ""),

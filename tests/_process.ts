@@ -205,3 +205,57 @@ export async function startHerald(
     probe.close();
   }
 }
+
+/** A server process started by {@linkcode spawnListening}. */
+export interface ListeningProcess {
+  /** Stops it (SIGTERM), waits for it, and removes `dir`. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns `command` (a proxy or other server whose files live in `dir`) and
+ * waits until 127.0.0.1:`port` accepts, for at most 10 s. If it exits or
+ * never listens, it is stopped and the error says why: its stderr, plus
+ * whatever `explain()` adds (a log file, the config).
+ */
+export async function spawnListening(
+  what: string,
+  command: Deno.Command,
+  port: number,
+  dir: string,
+  explain: () => Promise<string> = () => Promise.resolve(""),
+): Promise<ListeningProcess> {
+  const child = command.spawn();
+  const stderr = child.stderr === null
+    ? Promise.resolve("")
+    : new Response(child.stderr).text();
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  const stop = async () => {
+    if (!exited) {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* gone */ }
+    }
+    await status;
+    await stderr;
+    await Deno.remove(dir, { recursive: true });
+  };
+  const deadline = Date.now() + 10_000;
+  while (true) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return { stop };
+    } catch {
+      if (exited || Date.now() > deadline) {
+        const more = await explain();
+        await stop();
+        throw new Error(`Cannot start ${what}: ${await stderr}${more}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
