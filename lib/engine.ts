@@ -27,3 +27,26 @@ export interface Engine {
   /** Stops delivery and releases timers, channels and connections. */
   close(): Promise<void>;
 }
+
+/**
+ * Checks an engine option that counts something: a safe integer of at least
+ * `min`, or a RangeError that names the action, the option and the value.
+ *
+ * @throws {RangeError} "Cannot <action>: <name> must be an integer of at least <min>, got <value>"
+ */
+export function checkEngineCount(
+  action: string,
+  option: {
+    readonly name: string;
+    readonly value: number;
+    readonly min: number;
+  },
+): number {
+  const { name, value, min } = option;
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new RangeError(
+      `Cannot ${action}: ${name} must be an integer of at least ${min}, got ${value}`,
+    );
+  }
+  return value;
+}

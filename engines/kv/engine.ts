@@ -13,7 +13,7 @@
  * goes to the primary region.
  */
 import { randomNodeName } from "../../lib/bus.ts";
-import type { Engine } from "../../lib/engine.ts";
+import { checkEngineCount, type Engine } from "../../lib/engine.ts";
 import { type Logger, silentLogger } from "../../lib/log.ts";
 import { KvBus } from "./bus.ts";
 import { KvHistory } from "./history.ts";
@@ -65,12 +65,7 @@ export interface KvEngine extends Engine {
 }
 
 function checkCount(name: string, value: number, min: number): number {
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new RangeError(
-      `Cannot open Deno KV: ${name} must be an integer of at least ${min}, got ${value}`,
-    );
-  }
-  return value;
+  return checkEngineCount("open Deno KV", { name, value, min });
 }
 
 /**

@@ -7,7 +7,7 @@
  */
 import type { Redis } from "ioredis";
 import { type Bus, randomNodeName } from "../../lib/bus.ts";
-import type { Engine } from "../../lib/engine.ts";
+import { checkEngineCount, type Engine } from "../../lib/engine.ts";
 import type { EventHistory } from "../../lib/history.ts";
 import { type Logger, silentLogger } from "../../lib/log.ts";
 import { RedisBus } from "./bus.ts";
@@ -98,12 +98,7 @@ export interface RedisEngine extends Engine {
 }
 
 function checkCount(name: string, value: number, min: number): number {
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new RangeError(
-      `Cannot connect to Redis: ${name} must be an integer of at least ${min}, got ${value}`,
-    );
-  }
-  return value;
+  return checkEngineCount("connect to Redis", { name, value, min });
 }
 
 /**
