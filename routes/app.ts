@@ -56,6 +56,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     maxQueuedBytes: config.maxQueuedBytes,
     maxClients: config.maxClients,
     historySize: config.historySize,
+    historyMaxBytes: config.historyMaxBytes,
     logger,
     subscriptions: config.mercure.subscriptions,
   });

@@ -1,13 +1,16 @@
 /** Unit tests of lib/mercure/: URI templates, selectors, config names, draft-08 grants. */
 import assert from "node:assert/strict";
 import { grantsOf } from "../lib/auth/grants.ts";
+import { LocalBus } from "../lib/bus.ts";
 import { loadConfig } from "../lib/config.ts";
 import {
   readMercureConfig,
   withMercureNames,
 } from "../lib/mercure/mercure_config.ts";
+import { MercureHub } from "../lib/mercure/mercure_hub.ts";
 import { compileMercureSelector } from "../lib/mercure/selector.ts";
 import { compileUriTemplate } from "../lib/mercure/uri_template.ts";
+import { readUntil } from "./_stream_text.ts";
 
 const BASE = "https://hub.example/.well-known/mercure";
 
@@ -203,5 +206,34 @@ Deno.test("grantsOf() reads draft-08 authorization_details and refuses a malform
       /authorization_details/,
       JSON.stringify(bad),
     );
+  }
+});
+
+Deno.test("MercureHub keeps its replay log within historyMaxBytes, however large the updates", async () => {
+  const bus = new LocalBus("a");
+  const hub = new MercureHub(bus, {
+    heartbeatMs: 0,
+    historySize: 1000,
+    // About three updates of 10,000 characters (each counted at ~50 kB).
+    historyMaxBytes: 160_000,
+  });
+  try {
+    const pad = "x".repeat(10_000);
+    for (let i = 0; i < 10; i++) {
+      await bus.publish({ topic: "t", event: "chat", data: `${i}:${pad}` });
+    }
+    const { stream } = hub.subscribe({
+      matches: () => true,
+      mayRead: () => true,
+      lastEventId: "earliest",
+    });
+    const reader = stream.getReader();
+    await bus.publish({ topic: "t", event: "chat", data: "marker" });
+    const text = await readUntil(reader, (t) => t.includes("data: marker"));
+    const replayed = [...text.matchAll(/^data: (\d+):/gm)].map((m) => m[1]);
+    assert.deepEqual(replayed, ["7", "8", "9"], "only the newest that fit");
+    await reader.cancel();
+  } finally {
+    hub.close();
   }
 });

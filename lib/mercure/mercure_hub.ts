@@ -40,6 +40,12 @@ export interface MercureHubOptions {
   maxClients?: number;
   /** Updates kept (all topics together) for replay and id uniqueness. @default {1000} */
   historySize?: number;
+  /**
+   * Bytes those updates may hold (their text and, once a stream took one,
+   * its encoded frame, counted ahead); past it the oldest go, so large
+   * updates cannot grow memory past the budget. @default {67108864}
+   */
+  historyMaxBytes?: number;
   /** Where failures are written. @default {silentLogger} */
   logger?: Logger;
   /** The wall clock in ms. @default {Date.now} */
@@ -86,6 +92,16 @@ interface Entry {
   /** Encoded the first time a stream needs it, then shared. */
   frame: Uint8Array | null;
   readonly seq: number;
+  /** An upper bound of what it holds: strings at 2 bytes a unit, the frame at 3. */
+  readonly bytes: number;
+}
+
+/** Bookkeeping per entry beyond its text (objects, map slot, frame headers). */
+const ENTRY_OVERHEAD_BYTES = 512;
+
+function entryBytes(update: ReceivedUpdate): number {
+  return 5 * (update.data.length + update.wireId.length) +
+    ENTRY_OVERHEAD_BYTES;
 }
 
 /** The entry's bytes, encoded once. */
@@ -138,6 +154,8 @@ export class MercureHub {
   readonly #maxQueuedBytes: number;
   readonly #maxClients: number;
   readonly #historySize: number;
+  readonly #historyMaxBytes: number;
+  #logBytes = 0;
   readonly #now: () => number;
   readonly #logger: Logger;
   readonly #streams = new Map<Subscriber, Stream>();
@@ -157,6 +175,7 @@ export class MercureHub {
     this.#maxQueuedBytes = options.maxQueuedBytes ?? 256 * 1024;
     this.#maxClients = options.maxClients ?? 10000;
     this.#historySize = options.historySize ?? 1000;
+    this.#historyMaxBytes = options.historyMaxBytes ?? 64 * 1024 * 1024;
     this.#now = options.now ?? Date.now;
     this.#logger = options.logger ?? silentLogger;
     this.#subscriptions = options.subscriptions === true
@@ -291,7 +310,8 @@ export class MercureHub {
 
   #receive(event: HubEvent): void {
     const update = fromEvent(event);
-    if (update === null || parseId(event.id) === null) {
+    const id = parseId(event.id);
+    if (update === null || id === null) {
       this.#logger.log("warn", "Cannot read a Mercure update; skipped", {
         id: event.id,
       });
@@ -300,19 +320,27 @@ export class MercureHub {
     this.#subscriptions?.apply(update);
     // Encoded only when a Mercure stream takes it: herald's own events cost
     // a small log entry here, never a second encoding, when none does.
-    const entry: Entry = { update, frame: null, seq: ++this.#seq };
-    const seq = entry.seq;
+    const entry: Entry = {
+      update,
+      frame: null,
+      seq: ++this.#seq,
+      bytes: entryBytes(update),
+    };
     if (this.#historySize > 0) {
       this.#log.push(entry);
-      this.#ids.set(update.wireId, seq);
-      while (this.#log.length > this.#historySize) {
+      this.#logBytes += entry.bytes;
+      this.#ids.set(update.wireId, entry.seq);
+      while (
+        this.#log.length > this.#historySize ||
+        this.#logBytes > this.#historyMaxBytes
+      ) {
         const old = this.#log.shift()!;
+        this.#logBytes -= old.bytes;
         if (this.#ids.get(old.update.wireId) === old.seq) {
           this.#ids.delete(old.update.wireId);
         }
       }
     }
-    const id = parseId(event.id)!;
     for (const stream of this.#streams.values()) {
       if (reaches(stream, update)) {
         stream.subscriber.deliver(id, frameOf(entry));
