@@ -7,6 +7,7 @@
  */
 import { formatId } from "./event_id.ts";
 import { HybridClock } from "./hybrid_clock.ts";
+import { Listeners } from "./listeners.ts";
 
 /** What a publisher hands to the bus: everything but the id. */
 export interface EventDraft {
@@ -162,7 +163,7 @@ export function randomNodeName(): string {
  */
 export class LocalBus implements Bus {
   readonly #clock: HybridClock;
-  readonly #listeners = new Set<(event: HubEvent) => void>();
+  readonly #listeners = new Listeners<HubEvent>();
   readonly #horizon: string;
   #clients = 0;
   #closed = false;
@@ -186,14 +187,13 @@ export class LocalBus implements Bus {
       );
     }
     const event: HubEvent = { ...draft, id: formatId(this.#clock.next()) };
-    for (const listener of this.#listeners) listener(event);
+    this.#listeners.emit(event);
     return Promise.resolve(event);
   }
 
   /** Calls `listener` with every event published from now on. */
   subscribe(listener: (event: HubEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#listeners.add(listener);
   }
 
   /** Records this isolate's client count. */

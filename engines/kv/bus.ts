@@ -17,6 +17,7 @@ import {
 import type { Logger } from "../../lib/log.ts";
 import { type KvKeys, type KvRecord, stampOf } from "./keys.ts";
 import type { KvPresence } from "./presence.ts";
+import { Listeners } from "../../lib/listeners.ts";
 
 /** Deno KV's limit on one value, in bytes. */
 export const KV_VALUE_LIMIT = 65536;
@@ -61,8 +62,8 @@ function recordBytes(record: KvRecord): number {
 export class KvBus implements Bus {
   readonly #kv: Deno.Kv;
   readonly #options: KvBusOptions;
-  readonly #listeners = new Set<(event: HubEvent) => void>();
-  readonly #lossListeners = new Set<(loss: BusLoss) => void>();
+  readonly #listeners = new Listeners<HubEvent>();
+  readonly #lossListeners = new Listeners<BusLoss>();
   /** The stamp of the last event delivered. */
   #cursor: string;
   #closed = false;
@@ -130,14 +131,12 @@ export class KvBus implements Bus {
 
   /** Calls `listener` with every event the follower reads, in id order. */
   subscribe(listener: (event: HubEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#listeners.add(listener);
   }
 
   /** Calls `listener` when the log was trimmed past unread events. */
   onLoss(listener: (loss: BusLoss) => void): () => void {
-    this.#lossListeners.add(listener);
-    return () => this.#lossListeners.delete(listener);
+    return this.#lossListeners.add(listener);
   }
 
   /** Records this instance's client count for presence. */
@@ -235,15 +234,13 @@ export class KvBus implements Bus {
           "The Deno KV log was trimmed past events this instance had not read",
           { instance: this.#options.instance },
         );
-        for (const listener of this.#lossListeners) {
-          listener({ reason: "log-trimmed", topics: null });
-        }
+        this.#lossListeners.emit({ reason: "log-trimmed", topics: null });
       }
     }
     for (const entry of entries) {
       const event: HubEvent = { ...entry.value.event, id: stampOf(entry.key) };
       this.#cursor = event.id;
-      for (const listener of this.#listeners) listener(event);
+      this.#listeners.emit(event);
     }
     return entries.length >= PAGE;
   }

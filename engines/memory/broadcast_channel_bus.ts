@@ -31,6 +31,7 @@ import {
   type ReliableChannelStats,
 } from "./reliable_channel.ts";
 import { TotalOrder } from "./total_order.ts";
+import { Listeners } from "../../lib/listeners.ts";
 
 /** Options for {@linkcode BroadcastChannelBus}. */
 export interface BroadcastChannelBusOptions {
@@ -109,8 +110,8 @@ export class BroadcastChannelBus implements Bus {
   readonly #clock: HybridClock;
   readonly #order: TotalOrder;
   readonly #reliable: ReliableChannel<HubEvent, Control>;
-  readonly #listeners = new Set<(event: HubEvent) => void>();
-  readonly #lossListeners = new Set<(loss: BusLoss) => void>();
+  readonly #listeners = new Listeners<HubEvent>();
+  readonly #lossListeners = new Listeners<BusLoss>();
   readonly #peerClients = new Map<string, number>();
   readonly #peerCounters = new Map<string, Readonly<Record<string, number>>>();
   #readCounters: (() => Readonly<Record<string, number>>) | null = null;
@@ -135,7 +136,7 @@ export class BroadcastChannelBus implements Bus {
       now: this.#now,
     });
     this.#order = new TotalOrder((event) => {
-      for (const listener of this.#listeners) listener(event);
+      this.#listeners.emit(event);
     });
     this.#peerTimeoutMs = options.peerTimeoutMs ?? 3000;
     // Events stamped before this channel existed never reach it: history is
@@ -222,14 +223,12 @@ export class BroadcastChannelBus implements Bus {
 
   /** Calls `listener` with every event, from every isolate, in id order. */
   subscribe(listener: (event: HubEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#listeners.add(listener);
   }
 
   /** Calls `listener` when events from another isolate were lost for good. */
   onLoss(listener: (loss: BusLoss) => void): () => void {
-    this.#lossListeners.add(listener);
-    return () => this.#lossListeners.delete(listener);
+    return this.#lossListeners.add(listener);
   }
 
   /** Shares this isolate's client count with the others, soon. */
@@ -338,7 +337,7 @@ export class BroadcastChannelBus implements Bus {
     this.#horizon = maxId(this.#horizon, this.#clock.current);
     this.#lossFrom.add(from);
     const loss: BusLoss = { reason: "bus-gap", topics: null };
-    for (const listener of this.#lossListeners) listener(loss);
+    this.#lossListeners.emit(loss);
   }
 
   /** The lost events of `from` sort before `id`, its first word after them. */

@@ -34,6 +34,7 @@ import {
   restartGeneration,
 } from "./log_state.ts";
 import type { RedisPresence } from "./presence.ts";
+import { Listeners } from "../../lib/listeners.ts";
 
 /**
  * KEYS[1] the log, KEYS[2] the topic's stream, KEYS[3] the log's generation;
@@ -137,8 +138,8 @@ export class RedisBus implements Bus {
   readonly #writer: Redis;
   readonly #reader: Redis;
   readonly #options: RedisBusOptions;
-  readonly #listeners = new Set<(event: HubEvent) => void>();
-  readonly #lossListeners = new Set<(loss: BusLoss) => void>();
+  readonly #listeners = new Listeners<HubEvent>();
+  readonly #lossListeners = new Listeners<BusLoss>();
   /** The id of the last event handed to the listeners. */
   #last: string;
   /** The generation of the log that `#last` belongs to. */
@@ -216,8 +217,7 @@ export class RedisBus implements Bus {
 
   /** Calls `listener` with every event read from the log from now on. */
   subscribe(listener: (event: HubEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#listeners.add(listener);
   }
 
   /**
@@ -228,8 +228,7 @@ export class RedisBus implements Bus {
    * null: the lost events are gone, and their topics with them.
    */
   onLoss(listener: (loss: BusLoss) => void): () => void {
-    this.#lossListeners.add(listener);
-    return () => this.#lossListeners.delete(listener);
+    return this.#lossListeners.add(listener);
   }
 
   /** Records this process's client count; shared at the next refresh. */
@@ -420,26 +419,14 @@ export class RedisBus implements Bus {
       id,
       ...(fields.v === "1" ? { private: true } : {}),
     };
-    for (const listener of this.#listeners) {
-      try {
-        listener(event);
-      } catch (error) {
-        this.#options.onError(error as Error);
-      }
-    }
+    this.#listeners.emit(event, this.#options.onError);
   }
 
   /** Logs a loss and tells the loss listeners, before any later event. */
   #lose(reason: LossReason, message: string): void {
     this.#options.onError(new Error(message));
     const loss: BusLoss = { reason, topics: null };
-    for (const listener of this.#lossListeners) {
-      try {
-        listener(loss);
-      } catch (error) {
-        this.#options.onError(error as Error);
-      }
-    }
+    this.#lossListeners.emit(loss, this.#options.onError);
   }
 
   /**
