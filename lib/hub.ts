@@ -20,6 +20,7 @@ import { type EndReason, Subscriber } from "./subscriber.ts";
 import { FanOut } from "./fan_out.ts";
 import { heraldFrame, MERCURE_EVENT } from "./mercure/update.ts";
 import { PublishCounts } from "./metrics.ts";
+import { Expiries } from "./expiries.ts";
 
 /** Options for {@linkcode Hub}; the config's values, with the same defaults. */
 export interface HubOptions {
@@ -68,9 +69,6 @@ export interface SubscribeOptions {
 
 /** The `retry:` a stream gets when its token expires, in ms. */
 export const EXPIRED_RETRY_MS = 500;
-
-/** Longest delay a timer takes (about 24.8 days); later expiries re-arm. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** What `GET /stats` shows. */
 export interface HubStats {
@@ -181,7 +179,14 @@ export class Hub {
   readonly #topics = new Map<string, Set<Subscriber>>();
   /** Per topic, the subscribers that may receive its private events. */
   readonly #privateTopics = new Map<string, Set<Subscriber>>();
-  readonly #expiries = new Map<Subscriber, ReturnType<typeof setTimeout>>();
+  /** Streams that end when their token expires: one timer for all of them. */
+  readonly #expiries = new Expiries<Subscriber>((subscriber) =>
+    subscriber.end(this.#farewell(
+      EXPIRED_RETRY_MS,
+      "token-expired",
+      "Your access token expired; reconnecting",
+    ))
+  );
   readonly #subscribers = new Set<Subscriber>();
   readonly #timers: Array<ReturnType<typeof setInterval>> = [];
   readonly #unsubscribe: () => void;
@@ -273,7 +278,10 @@ export class Hub {
       addTo(this.#privateTopics, topic, subscriber);
     }
     this.#bus.reportClients(this.#subscribers.size);
-    this.#expireAt(subscriber, options.expiresAt ?? Number.POSITIVE_INFINITY);
+    this.#expiries.set(
+      subscriber,
+      options.expiresAt ?? Number.POSITIVE_INFINITY,
+    );
     // `retry:` is a field line, written together with the first block (the
     // welcome, or the reset before it) so that it travels inside it: a block
     // of only `retry:` is an empty message to some clients.
@@ -454,6 +462,7 @@ export class Hub {
   close(): Promise<void> {
     this.drain();
     this.#fanOut.close();
+    this.#expiries.close();
     for (const timer of this.#timers) clearInterval(timer);
     this.#timers.length = 0;
     this.#unsubscribe();
@@ -470,24 +479,6 @@ export class Hub {
       return { events: [], reset: { reason: "unknown-id", topics } };
     }
     return this.#history.replay(topics, lastEventId);
-  }
-
-  #expireAt(subscriber: Subscriber, expiresAt: number): void {
-    if (expiresAt === Number.POSITIVE_INFINITY) return;
-    const delay = Math.max(0, expiresAt - this.#now());
-    const timer = setTimeout(() => {
-      if (delay > MAX_TIMER_MS) {
-        this.#expireAt(subscriber, expiresAt);
-        return;
-      }
-      this.#expiries.delete(subscriber);
-      subscriber.end(this.#farewell(
-        EXPIRED_RETRY_MS,
-        "token-expired",
-        "Your access token expired; reconnecting",
-      ));
-    }, Math.min(delay, MAX_TIMER_MS));
-    this.#expiries.set(subscriber, timer);
   }
 
   #replay(
@@ -670,11 +661,7 @@ export class Hub {
     for (const topic of subscriber.privateTopics) {
       removeFrom(this.#privateTopics, topic, subscriber);
     }
-    const expiry = this.#expiries.get(subscriber);
-    if (expiry !== undefined) {
-      clearTimeout(expiry);
-      this.#expiries.delete(subscriber);
-    }
+    this.#expiries.delete(subscriber);
     if (reason === "overflow") {
       this.#dropped++;
       this.#logger.log("warn", "Dropped subscriber: queue full", {

@@ -26,6 +26,7 @@ import {
   type ReceivedUpdate,
   toDraft,
 } from "./update.ts";
+import { Expiries } from "../expiries.ts";
 
 /** The cursor that means "everything retained". */
 export const EARLIEST = "earliest";
@@ -121,8 +122,6 @@ interface Stream {
   } | null;
 }
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /** The hub id of a log entry (checked to parse when it was logged). */
 function entry(last: Entry): EventId {
   return parseId(last.update.hubId)!;
@@ -159,7 +158,10 @@ export class MercureHub {
   readonly #now: () => number;
   readonly #logger: Logger;
   readonly #streams = new Map<Subscriber, Stream>();
-  readonly #expiries = new Map<Subscriber, ReturnType<typeof setTimeout>>();
+  /** Streams that end when their token expires: one timer for all of them. */
+  readonly #expiries = new Expiries<Subscriber>((subscriber) =>
+    subscriber.end()
+  );
   readonly #log: Entry[] = [];
   readonly #ids = new Map<string, number>();
   readonly #unsubscribe: () => void;
@@ -252,7 +254,10 @@ export class MercureHub {
     };
     this.#streams.set(subscriber, stream);
     this.#announce(stream, true);
-    this.#expireAt(subscriber, options.expiresAt ?? Number.POSITIVE_INFINITY);
+    this.#expiries.set(
+      subscriber,
+      options.expiresAt ?? Number.POSITIVE_INFINITY,
+    );
     // A comment first, so the headers and a first chunk leave at once.
     subscriber.write(this.#opening);
     const cursor = options.lastEventId;
@@ -304,6 +309,7 @@ export class MercureHub {
   /** Drains, stops the heartbeat and leaves the bus. */
   close(): void {
     this.drain();
+    this.#expiries.close();
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#unsubscribe();
   }
@@ -348,17 +354,6 @@ export class MercureHub {
     }
   }
 
-  #expireAt(subscriber: Subscriber, expiresAt: number): void {
-    if (expiresAt === Number.POSITIVE_INFINITY) return;
-    const delay = Math.max(0, expiresAt - this.#now());
-    const timer = setTimeout(() => {
-      if (delay > MAX_TIMER_MS) return this.#expireAt(subscriber, expiresAt);
-      this.#expiries.delete(subscriber);
-      subscriber.end();
-    }, Math.min(delay, MAX_TIMER_MS));
-    this.#expiries.set(subscriber, timer);
-  }
-
   /** Publishes the stream's subscription updates (failures are logged, never thrown). */
   #announce(stream: Stream, active: boolean): void {
     const subscription = stream.subscription;
@@ -382,8 +377,6 @@ export class MercureHub {
     const stream = this.#streams.get(subscriber);
     this.#streams.delete(subscriber);
     if (stream !== undefined) this.#announce(stream, false);
-    const timer = this.#expiries.get(subscriber);
-    if (timer !== undefined) clearTimeout(timer);
     this.#expiries.delete(subscriber);
   }
 }
