@@ -1,0 +1,283 @@
+/**
+ * One black-box suite, run against every runtime herald has an entry for
+ * (runtimes/): `deno task start:bun`, `start:node` and `start:workerd` on a
+ * free loopback port, then the same steps over real HTTP for each: welcome,
+ * publish, topics, replay with Last-Event-ID, heartbeats past Bun's idle
+ * timeout, a disconnect seen by /stats, a slow reader cut off, and the drain
+ * on SIGTERM. A runtime that differs fails its row; a runtime that cannot be
+ * installed fails too (runtimes/install.ts says why), it is never skipped.
+ */
+import assert from "node:assert/strict";
+import { freePort, spawnTask, type TaskProcess } from "./_process.ts";
+import { connect, writeAll } from "./_raw_http.ts";
+import { eventually } from "./_server.ts";
+import { dataOf, SseClient } from "./_sse_client.ts";
+import { readUntil } from "./_stream_text.ts";
+import { EMBEDDED_ASSETS } from "../runtimes/static_assets.ts";
+import { RUNTIME_NAMES, type RuntimeName } from "../runtimes/install.ts";
+
+/** Heartbeats 1.5 s apart, and Bun's idle timeout at 1 s: a quiet stream outlives it. */
+const HEARTBEAT_MS = 1500;
+const ENV = {
+  HOSTNAME: "127.0.0.1",
+  HEARTBEAT_MS: String(HEARTBEAT_MS),
+  UPDATE_INTERVAL_MS: "0",
+  RETRY_MS: "2500",
+  MAX_QUEUED_BYTES: "65536",
+  BUN_IDLE_TIMEOUT_S: "1",
+};
+
+interface Running extends AsyncDisposable {
+  readonly url: string;
+  readonly task: TaskProcess;
+}
+
+interface Stats {
+  clients: number;
+  localClients: number;
+  dropped: number;
+}
+
+async function stats(url: string): Promise<Stats> {
+  return await (await fetch(`${url}/stats`)).json();
+}
+
+async function publish(
+  url: string,
+  body: Record<string, unknown>,
+): Promise<{ id: string; topic: string }> {
+  const response = await fetch(`${url}/message`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  assert.equal(response.status, 202, await response.clone().text());
+  return await response.json();
+}
+
+/** Starts `deno task start:<name>` and waits until it answers /healthz (first run installs). */
+async function start(name: RuntimeName): Promise<Running> {
+  const port = freePort();
+  const task = spawnTask([`start:${name}`], { ...ENV, PORT: String(port) });
+  const url = `http://127.0.0.1:${port}`;
+  let exited = false;
+  task.child.status.then(() => exited = true);
+  try {
+    await eventually(
+      async () => {
+        if (exited) throw new Error(`start:${name} exited: ${task.output()}`);
+        try {
+          const response = await fetch(`${url}/healthz`);
+          await response.body?.cancel();
+          return response.status === 200;
+        } catch {
+          return false;
+        }
+      },
+      90_000,
+      `start:${name} to answer /healthz`,
+    );
+  } catch (error) {
+    await task[Symbol.asyncDispose]();
+    throw error;
+  }
+  return {
+    url,
+    task,
+    [Symbol.asyncDispose]: () => task[Symbol.asyncDispose](),
+  };
+}
+
+Deno.test("the runtimes' embedded assets are every file of static/", async () => {
+  const files: string[] = [];
+  for await (
+    const entry of Deno.readDir(new URL("../static/", import.meta.url))
+  ) {
+    if (entry.isFile) files.push(entry.name);
+  }
+  assert.deepEqual([...EMBEDDED_ASSETS.keys()].sort(), files.sort());
+  for (const name of files) {
+    const onDisk = await Deno.readFile(
+      new URL(`../static/${name}`, import.meta.url),
+    );
+    assert.deepEqual(EMBEDDED_ASSETS.get(name), onDisk, name);
+  }
+});
+
+for (const name of RUNTIME_NAMES) {
+  Deno.test(`${name}: the same black-box suite as every runtime`, async (t) => {
+    await using herald = await start(name);
+    const { url } = herald;
+
+    await t.step(
+      "welcome: / and its assets, then event: system with retry",
+      async () => {
+        const page = await fetch(`${url}/`);
+        assert.equal(page.status, 200);
+        assert.match(await page.text(), /<html/i);
+        const asset = await fetch(`${url}/static/app.js`);
+        assert.equal(
+          asset.headers.get("content-type")?.split(";")[0],
+          "text/javascript",
+        );
+        assert.deepEqual(
+          new Uint8Array(await asset.arrayBuffer()),
+          EMBEDDED_ASSETS.get("app.js"),
+        );
+        await using client = await SseClient.open(`${url}/events?topic=a`);
+        assert.equal(
+          client.response.headers.get("content-type"),
+          "text/event-stream; charset=utf-8",
+        );
+        const welcome = await client.next();
+        assert.equal(welcome.event, "system");
+        assert.deepEqual(dataOf(welcome).topics, ["a"]);
+        assert.deepEqual(client.retries, [2500]);
+      },
+    );
+
+    await t.step(
+      "publish: 202 {id, topic}, and the event arrives with that id",
+      async () => {
+        await using client = await SseClient.open(`${url}/events?topic=a`);
+        await client.next();
+        const { id, topic } = await publish(url, {
+          message: "hello\nworld",
+          topic: "a",
+        });
+        assert.equal(topic, "a");
+        const [event] = await client.collect(1);
+        assert.equal(event!.id, id);
+        assert.equal(event!.event, "chat");
+        assert.equal(dataOf(event!).message, "hello\nworld");
+      },
+    );
+
+    await t.step("topics: a stream gets its topics' events only", async () => {
+      await using onB = await SseClient.open(`${url}/events?topic=b`);
+      await onB.next();
+      await publish(url, { message: "for a", topic: "a" });
+      const { id } = await publish(url, { message: "for b", topic: "b" });
+      const [event] = await onB.collect(1);
+      assert.equal(event!.id, id);
+      assert.equal(dataOf(event!).message, "for b");
+    });
+
+    await t.step(
+      "replay: Last-Event-ID gets the missed events in order, then live",
+      async () => {
+        const first = await publish(url, { message: "r1", topic: "r" });
+        const second = await publish(url, { message: "r2", topic: "r" });
+        const third = await publish(url, { message: "r3", topic: "r" });
+        await using client = await SseClient.open(`${url}/events?topic=r`, {
+          headers: { "last-event-id": first.id },
+        });
+        const replayed = await client.collect(2);
+        assert.deepEqual(replayed.map((e) => e.id), [second.id, third.id]);
+        const live = await publish(url, { message: "r4", topic: "r" });
+        assert.equal((await client.collect(1))[0]!.id, live.id);
+      },
+    );
+
+    await t.step(
+      "heartbeats: a quiet stream outlives Bun's 1 s idle timeout",
+      async () => {
+        const response = await fetch(`${url}/events?topic=quiet`);
+        const reader = response.body!.getReader();
+        try {
+          // Two heartbeats 1.5 s apart: the stream stayed open through a
+          // silence longer than the idle timeout, and then some.
+          const count = (text: string) =>
+            text.split(": keep-alive\n").length - 1;
+          const text = await readUntil(
+            reader,
+            (s) => count(s) >= 2,
+            HEARTBEAT_MS * 2 + 2000,
+          );
+          assert.match(text, /event: system/);
+          const { id } = await publish(url, {
+            message: "still here",
+            topic: "quiet",
+          });
+          await readUntil(
+            reader,
+            (s) => s.includes(`id: ${id}`),
+            3000,
+            text,
+          );
+        } finally {
+          await reader.cancel();
+        }
+      },
+    );
+
+    await t.step(
+      "disconnect: /stats is back to 0 once every stream is gone",
+      async () => {
+        await eventually(
+          async () => (await stats(url)).clients === 0,
+          5000,
+          "no clients",
+        );
+        const client = await SseClient.open(`${url}/events`);
+        await client.next();
+        assert.equal((await stats(url)).clients, 1);
+        await client.close();
+        await eventually(
+          async () => (await stats(url)).clients === 0,
+          5000,
+          "the disconnect",
+        );
+      },
+    );
+
+    await t.step(
+      "slow reader: a socket that never reads is cut off",
+      async () => {
+        const before = (await stats(url)).dropped;
+        const stuck = await connect(Number(new URL(url).port));
+        try {
+          await writeAll(
+            stuck,
+            "GET /events?topic=slow HTTP/1.1\r\nHost: x\r\n\r\n",
+          );
+          await eventually(
+            async () => (await stats(url)).clients === 1,
+            5000,
+            "the stuck stream",
+          );
+          const message = "x".repeat(60_000);
+          // Bounded: far more than loopback's socket buffers and the 64 KiB queue.
+          for (let i = 0; i < 2000; i++) {
+            await publish(url, { message, topic: "slow" });
+            if (i % 20 === 19 && (await stats(url)).dropped > before) break;
+          }
+          await eventually(
+            async () => {
+              const now = await stats(url);
+              return now.dropped > before && now.clients === 0;
+            },
+            5000,
+            "the slow reader cut off",
+          );
+        } finally {
+          stuck.close();
+        }
+      },
+    );
+
+    await t.step(
+      "drain: SIGTERM ends the stream with a drain event, and the process exits 0",
+      async () => {
+        await using client = await SseClient.open(`${url}/events`);
+        await client.next();
+        herald.task.child.kill("SIGTERM");
+        const seen = await client.waitFor((e) => e.event === "system", 5000);
+        assert.equal(dataOf(seen.at(-1)!).reason, "drain");
+        assert.equal(await client.ended(5000), true);
+        const status = await herald.task.child.status;
+        assert.equal(status.code, 0, herald.task.output());
+      },
+    );
+  });
+}
