@@ -24,6 +24,8 @@ export const EMBEDDED_ASSETS: ReadonlyMap<string, Uint8Array> = new Map([
 ]);
 
 /** A `ReadAsset` over {@linkcode EMBEDDED_ASSETS}. */
-export function readEmbeddedAsset(path: string): Promise<Uint8Array | null> {
+export const readEmbeddedAsset: ReadAsset = function readEmbeddedAsset(
+  path: string,
+): Promise<Uint8Array | null> {
   return Promise.resolve(EMBEDDED_ASSETS.get(path) ?? null);
-}
+};
