@@ -41,6 +41,7 @@ interface Running extends AsyncDisposable {
 interface Stats {
   clients: number;
   localClients: number;
+  isolates: number;
   dropped: number;
 }
 
@@ -62,9 +63,16 @@ async function publish(
 }
 
 /** Starts `deno task start:<name>` and waits until it answers /healthz (first run installs). */
-async function start(name: RuntimeName): Promise<Running> {
+async function start(
+  name: RuntimeName,
+  env: Record<string, string> = {},
+): Promise<Running> {
   const port = freePort();
-  const task = spawnTask([`start:${name}`], { ...ENV, PORT: String(port) });
+  const task = spawnTask([`start:${name}`], {
+    ...ENV,
+    ...env,
+    PORT: String(port),
+  });
   const url = `http://127.0.0.1:${port}`;
   let exited = false;
   task.child.status.then(() => exited = true);
@@ -312,3 +320,37 @@ for (const name of RUNTIME_NAMES) {
     );
   });
 }
+
+Deno.test("bun with BUN_WORKERS=2: a publish reaches the streams of both workers; SIGTERM drains both", async () => {
+  await using herald = await start("bun", { BUN_WORKERS: "2" });
+  const { url } = herald;
+  await eventually(
+    async () => (await stats(url)).isolates === 2,
+    5000,
+    "both workers",
+  );
+  // The kernel spreads connections over the two listeners: open streams
+  // until both workers hold some (bounded).
+  const clients: SseClient[] = [];
+  const workers = new Set<string>();
+  try {
+    for (let i = 0; i < 40 && workers.size < 2; i++) {
+      const client = await SseClient.open(`${url}/events?topic=w`);
+      clients.push(client);
+      workers.add(String(dataOf(await client.next()).isolate));
+    }
+    assert.equal(workers.size, 2, "every stream landed on one worker");
+    const { id } = await publish(url, { message: "to all", topic: "w" });
+    for (const client of clients) {
+      assert.equal((await client.collect(1))[0]!.id, id);
+    }
+    herald.task.child.kill("SIGTERM");
+    for (const client of clients) {
+      const seen = await client.waitFor((e) => e.event === "system", 5000);
+      assert.equal(dataOf(seen.at(-1)!).reason, "drain");
+    }
+    assert.equal((await herald.task.child.status).code, 0);
+  } finally {
+    for (const client of clients) await client.close();
+  }
+});
