@@ -66,6 +66,29 @@ async function run(
 }
 
 /**
+ * The first executable file called `name` in a folder of PATH that is not
+ * Deno itself, or null. Deno puts a `node` that runs Deno
+ * (`~/.cache/deno/node_compat_bin`) first on the PATH of its children, and
+ * runs itself for a bare `node` it cannot find: neither is Node.js.
+ */
+async function onPath(name: string): Promise<string | null> {
+  const deno = await Deno.realPath(Deno.execPath());
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    if (dir === "") continue;
+    const path = `${dir}/${name}`;
+    try {
+      const info = await Deno.stat(path);
+      if (!info.isFile || ((info.mode ?? 0o111) & 0o111) === 0) continue;
+      if (await Deno.realPath(path) === deno) continue;
+      return path;
+    } catch {
+      // Not in this folder.
+    }
+  }
+  return null;
+}
+
+/**
  * The path of the runtime's executable, installing it first when needed.
  *
  * @throws {RuntimeUnavailableError} when npm cannot install it, or `node` is
@@ -73,7 +96,10 @@ async function run(
  */
 export async function ensureRuntime(name: RuntimeName): Promise<string> {
   if (name === "node") {
-    const { ok, text } = await run("node", ["--version"]);
+    const node = await onPath("node");
+    const { ok, text } = node === null
+      ? { ok: false, text: "" }
+      : await run(node, ["--version"]);
     const major = Number(/^v(\d+)\./.exec(text)?.[1] ?? NaN);
     if (!ok || !(major >= NODE_MIN_MAJOR)) {
       throw new RuntimeUnavailableError(
@@ -84,7 +110,7 @@ export async function ensureRuntime(name: RuntimeName): Promise<string> {
         } (Node.js ${NODE_MIN_MAJOR} or later is needed)`,
       );
     }
-    return "node";
+    return node!;
   }
   const pkg = NPM_RUNTIMES[name];
   const dir = `${cacheRoot()}/${pkg.name}@${pkg.version}`;

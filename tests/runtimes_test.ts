@@ -378,3 +378,19 @@ Deno.test("bun with BUN_WORKERS=2: a publish reaches the streams of both workers
     for (const client of clients) await client.close();
   }
 });
+
+Deno.test("a runtime that cannot be had fails by name, never skips: node missing from PATH", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "runtimes/install.ts", "node"],
+    cwd: new URL("..", import.meta.url).pathname,
+    env: { PATH: "/nonexistent", NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 1);
+  assert.equal(
+    new TextDecoder().decode(out.stderr).trim(),
+    "herald: Cannot run herald on Node.js: node is not on PATH (Node.js 20 or later is needed)",
+  );
+});
