@@ -227,6 +227,18 @@ export const CONFIG_VARS: readonly ConfigVar[] = Object.freeze([
     fallback: "deno",
     meaning: "node serves through node:http instead of deno serve",
   },
+  {
+    name: "BUN_IDLE_TIMEOUT_S",
+    fallback: "10",
+    meaning:
+      "start:bun: seconds before Bun closes an idle connection (event streams never time out)",
+  },
+  {
+    name: "BUN_WORKERS",
+    fallback: "1",
+    meaning:
+      "start:bun: workers sharing the port (reusePort), events fanned out over BroadcastChannel",
+  },
 ]);
 
 /** The text of `--help`: usage, then one line per variable with its default. */
@@ -238,6 +250,7 @@ export function helpText(version: string): string {
     "",
     "Usage: deno task start [--help] [--version]",
     "       deno task start:parallel   (one isolate per core, or DENO_JOBS)",
+    "       deno task start:bun | start:node | start:workerd   (other runtimes)",
     "",
     "Environment variables (default, meaning):",
     ...CONFIG_VARS.map((v) =>

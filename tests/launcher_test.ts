@@ -64,6 +64,8 @@ Deno.test("deno task start --help prints every variable with its default", async
       "lib/mercure/mercure_config.ts",
       "adapters/launcher.ts",
       "adapters/deno_config.ts",
+      "runtimes/start.ts",
+      "runtimes/bun/main.ts",
     ].map(
       (path) => Deno.readTextFile(`${ROOT}${path}`),
     ),
