@@ -59,6 +59,7 @@ export function createApp(config: Config, deps: AppDeps): App {
     historyMaxBytes: config.historyMaxBytes,
     logger,
     subscriptions: config.mercure.subscriptions,
+    ...(deps.engine.log === undefined ? {} : { log: deps.engine.log }),
   });
   const verifier = deps.verifier !== undefined
     ? deps.verifier

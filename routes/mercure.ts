@@ -187,7 +187,7 @@ async function subscribe(context: RouteContext): Promise<Response> {
     ? () => false
     : compileMercureSelectors(grants.subscribeSelectors, base);
   try {
-    const opened = mercure.subscribe({
+    const opened = await mercure.subscribe({
       matches,
       mayRead,
       lastEventId: cursor(context),

@@ -222,7 +222,7 @@ Deno.test("MercureHub keeps its replay log within historyMaxBytes, however large
     for (let i = 0; i < 10; i++) {
       await bus.publish({ topic: "t", event: "chat", data: `${i}:${pad}` });
     }
-    const { stream } = hub.subscribe({
+    const { stream } = await hub.subscribe({
       matches: () => true,
       mayRead: () => true,
       lastEventId: "earliest",
