@@ -33,6 +33,8 @@ export interface HandlerDeps {
   logger?: Logger;
   /** Verifies tokens (lib/auth/); null when no key is configured. @default {null} */
   verifier?: TokenVerifier | null;
+  /** Verifies publishers' tokens when they have their own key; null: `verifier` does. @default {null} */
+  publisherVerifier?: TokenVerifier | null;
   /** The Mercure streams; null: `/.well-known/mercure` answers 404. @default {null} */
   mercure?: MercureHub | null;
 }
@@ -114,6 +116,7 @@ export function createHandler(
         readAsset: deps.readAsset,
         logger,
         verifier: deps.verifier ?? null,
+        publisherVerifier: deps.publisherVerifier ?? null,
         publishes,
         mercure: deps.mercure ?? null,
       });
