@@ -57,6 +57,8 @@ export function createApp(config: Config, deps: AppDeps): App {
     heartbeatMs: config.heartbeatMs,
     maxQueuedBytes: config.maxQueuedBytes,
     maxClients: config.maxClients,
+    otherStreams: () => hub.ownStreams,
+    onStreams: (count) => hub.countMercureStreams(count),
     historySize: config.historySize,
     historyMaxBytes: config.historyMaxBytes,
     logger,

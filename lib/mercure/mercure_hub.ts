@@ -43,8 +43,12 @@ export interface MercureHubOptions {
   heartbeatMs?: number;
   /** Bytes queued for one slow stream before it is cut off. @default {262144} */
   maxQueuedBytes?: number;
-  /** Mercure streams this isolate holds before `subscribe()` throws. @default {10000} */
+  /** Streams this isolate holds (with `otherStreams`) before `subscribe()` throws. @default {10000} */
   maxClients?: number;
+  /** The other streams this isolate holds (`/events`), counted against `maxClients`. @default {() => 0} */
+  otherStreams?: () => number;
+  /** Told the number of Mercure streams on this isolate whenever it changes. @default {none} */
+  onStreams?: (count: number) => void;
   /** Updates kept (all topics together) for replay and id uniqueness. @default {1000} */
   historySize?: number;
   /**
@@ -158,6 +162,8 @@ export class MercureHub {
   readonly #bus: Bus;
   readonly #maxQueuedBytes: number;
   readonly #maxClients: number;
+  readonly #otherStreams: () => number;
+  readonly #onStreams: (count: number) => void;
   readonly #historySize: number;
   readonly #historyMaxBytes: number;
   #logBytes = 0;
@@ -190,6 +196,8 @@ export class MercureHub {
     this.#bus = bus;
     this.#maxQueuedBytes = options.maxQueuedBytes ?? 256 * 1024;
     this.#maxClients = options.maxClients ?? 10000;
+    this.#otherStreams = options.otherStreams ?? (() => 0);
+    this.#onStreams = options.onStreams ?? (() => {});
     this.#historySize = options.historySize ?? 1000;
     this.#historyMaxBytes = options.historyMaxBytes ?? 64 * 1024 * 1024;
     this.#now = options.now ?? Date.now;
@@ -257,7 +265,7 @@ export class MercureHub {
     const wanted = options.lastEventId;
     if (wanted !== null && !this.#ids.has(wanted)) await this.#warm();
     if (this.#closed) throw new HubClosedError();
-    if (this.#streams.size >= this.#maxClients) {
+    if (this.#streams.size + this.#otherStreams() >= this.#maxClients) {
       throw new HubFullError(this.#maxClients);
     }
     const subscriber = new Subscriber([], {
@@ -275,6 +283,7 @@ export class MercureHub {
       },
     };
     this.#streams.set(subscriber, stream);
+    this.#onStreams(this.#streams.size);
     this.#announce(stream, true);
     this.#expiries.set(
       subscriber,
@@ -466,6 +475,7 @@ export class MercureHub {
   #remove(subscriber: Subscriber): void {
     const stream = this.#streams.get(subscriber);
     this.#streams.delete(subscriber);
+    this.#onStreams(this.#streams.size);
     if (stream !== undefined) this.#announce(stream, false);
     this.#expiries.delete(subscriber);
   }
