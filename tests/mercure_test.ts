@@ -674,7 +674,7 @@ Deno.test("Mercure streams count as clients: in /stats, the update event, /metri
   await using server = await startServer({
     env: { ...KEYED, UPDATE_INTERVAL_MS: "50", MAX_CLIENTS: "3" },
   });
-  await using first = await SseClient.open(subscribeUrl(server, "match=*"));
+  await using _first = await SseClient.open(subscribeUrl(server, "match=*"));
   await using second = await SseClient.open(subscribeUrl(server, "match=/a"));
   await using herald = await SseClient.open(`${server.url}/events`);
   const stats = async () =>
