@@ -8,10 +8,7 @@
  */
 import { BusUnavailableError } from "../lib/bus.ts";
 import type { Grants } from "../lib/auth/grants.ts";
-import {
-  TokenError,
-  type TokenVerifier,
-} from "../lib/auth/token_verifier.ts";
+import { TokenError, type TokenVerifier } from "../lib/auth/token_verifier.ts";
 import { HubClosedError, HubFullError } from "../lib/hub.ts";
 import { DuplicateIdError, EARLIEST } from "../lib/mercure/mercure_hub.ts";
 import {

@@ -21,6 +21,7 @@ import {
   MERCURE_PATH,
   subscriptionsHandlers,
 } from "./mercure.ts";
+import { MERCURE_METADATA_PATH, metadataHandlers } from "./mercure_metadata.ts";
 import { handlers as statsHandlers } from "./stats.ts";
 
 /** What the handler needs from outside: the hub and the ports. */
@@ -48,6 +49,7 @@ const ROUTES: ReadonlyMap<string, MethodTable> = new Map([
   ["/readyz", readyzHandlers],
   ["/metrics", metricsHandlers],
   [MERCURE_PATH, mercureHandlers],
+  [MERCURE_METADATA_PATH, metadataHandlers],
 ]);
 
 function find(pathname: string): MethodTable | undefined {

@@ -703,3 +703,36 @@ Deno.test("Mercure streams count as clients: in /stats, the update event, /metri
   await eventually(async () => (await stats()).mercureClients === 1);
   assert.equal((await stats()).clients, 2);
 });
+
+Deno.test("GET /.well-known/oauth-protected-resource/.well-known/mercure answers the hub's RFC 9728 metadata", async () => {
+  const path = "/.well-known/oauth-protected-resource/.well-known/mercure";
+  {
+    await using server = await startServer({ env: KEYED });
+    const response = await fetch(`${server.url}${path}`);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get("content-type")!, /^application\/json/);
+    assert.deepEqual(await response.json(), {
+      resource: `${server.url}${HUB}`,
+      bearer_methods_supported: ["header"],
+      resource_name: "herald (Mercure hub)",
+    });
+  }
+  await using server = await startServer({
+    env: {
+      ...KEYED,
+      MERCURE_RESOURCE_IDENTIFIER: "https://hub.example/.well-known/mercure",
+      MERCURE_TRUSTED_ISSUERS: "https://a.example,https://b.example",
+      AUTH_QUERY: "true",
+    },
+  });
+  const response = await fetch(`${server.url}${path}`);
+  assert.deepEqual(await response.json(), {
+    resource: "https://hub.example/.well-known/mercure",
+    authorization_servers: ["https://a.example", "https://b.example"],
+    bearer_methods_supported: ["header", "query"],
+    resource_name: "herald (Mercure hub)",
+  });
+  const post = await fetch(`${server.url}${path}`, { method: "POST" });
+  assert.equal(post.status, 405);
+  await post.body?.cancel();
+});
