@@ -184,3 +184,19 @@ Deno.test("two processes on one KV file: a process started after the updates rep
   await using file = await tempKvFile();
   await checkLateProcess({ KV_PATH: file.path });
 });
+
+Deno.test("two processes on one KV file: the same new publisher id posted to both at once is taken exactly once", async () => {
+  await using file = await tempKvFile();
+  const env = { ...ENV, KV_PATH: file.path };
+  await using a = await startHerald({ env });
+  await using b = await startHerald({ env });
+  for (let i = 0; i < 10; i++) {
+    const id = `urn:race:${i}`;
+    const statuses = await Promise.all([a, b].map(async (process) => {
+      const response = await publish(process, id);
+      await response.body?.cancel();
+      return response.status;
+    }));
+    assert.deepEqual(statuses.sort(), [200, 409], id);
+  }
+});

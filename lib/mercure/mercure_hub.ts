@@ -12,7 +12,7 @@
  * or publisher id checked, and again after the bus lost events, so that a
  * process started after the updates knows their ids. Web-only.
  */
-import type { Bus, HubEvent } from "../bus.ts";
+import { type Bus, DuplicateKeyError, type HubEvent } from "../bus.ts";
 import type { EventLog } from "../engine.ts";
 import { compareIds, type EventId, parseId } from "../event_id.ts";
 import { HubClosedError, HubFullError } from "../hub.ts";
@@ -249,7 +249,19 @@ export class MercureHub {
     if (update.id !== null && this.#ids.has(update.id)) {
       throw new DuplicateIdError(update.id);
     }
-    const event = await this.#bus.publish(toDraft(update));
+    let event: HubEvent;
+    try {
+      // An engine that can claims the id in the publish itself (KV).
+      event = await this.#bus.publish(
+        toDraft(update),
+        update.id === null ? {} : { unique: update.id },
+      );
+    } catch (error) {
+      if (error instanceof DuplicateKeyError) {
+        throw new DuplicateIdError(update.id!);
+      }
+      throw error;
+    }
     return update.id ?? event.id;
   }
 
