@@ -417,6 +417,7 @@ async function listSubscriptions(context: RouteContext): Promise<Response> {
       }`,
     );
   }
+  await mercure.warm();
   const lastEventId = mercure.lastEventId;
   const headers = {
     "content-type": "application/ld+json; charset=utf-8",

@@ -245,7 +245,7 @@ export class MercureHub {
    * @throws {DuplicateIdError} when its id is the id of a retained update
    */
   async publish(update: MercureUpdate): Promise<string> {
-    if (update.id !== null && !this.#ids.has(update.id)) await this.#warm();
+    if (update.id !== null && !this.#ids.has(update.id)) await this.warm();
     if (update.id !== null && this.#ids.has(update.id)) {
       throw new DuplicateIdError(update.id);
     }
@@ -275,7 +275,7 @@ export class MercureHub {
    */
   async subscribe(options: MercureSubscribeOptions): Promise<MercureStream> {
     const wanted = options.lastEventId;
-    if (wanted !== null && !this.#ids.has(wanted)) await this.#warm();
+    if (wanted !== null && !this.#ids.has(wanted)) await this.warm();
     if (this.#closed) throw new HubClosedError();
     if (this.#streams.size + this.#otherStreams() >= this.#maxClients) {
       throw new HubFullError(this.#maxClients);
@@ -361,8 +361,9 @@ export class MercureHub {
   /**
    * Reads the engine's log into this isolate's (once, and again after a
    * loss); a failure is logged and the isolate answers from what it has.
+   * Cursors and publisher ids call it themselves; `lastEventId` does not.
    */
-  #warm(): Promise<void> {
+  warm(): Promise<void> {
     if (this.#engineLog === null || this.#warmed || this.#historySize === 0) {
       return Promise.resolve();
     }
