@@ -161,11 +161,11 @@ export function readTokenSettings(env: Env): TokenSettings {
     return {
       auth: readNamed(subscriberEnv, {
         [keyName(subscriber)]: SUBSCRIBER_KEY,
-        JWT_ALGORITHMS: SUBSCRIBER_ALG,
+        ...(subscriberAlg === null ? {} : { JWT_ALGORITHMS: SUBSCRIBER_ALG }),
       }),
       publisherAuth: readNamed(publisherEnv, {
         [keyName(publisher)]: PUBLISHER_KEY,
-        JWT_ALGORITHMS: PUBLISHER_ALG,
+        ...(publisherAlg === null ? {} : { JWT_ALGORITHMS: PUBLISHER_ALG }),
       }),
     };
   }
