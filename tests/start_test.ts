@@ -67,6 +67,8 @@ const REFUSED: ReadonlyArray<
     {
       JWT_PUBLIC_KEY:
         "-----BEGIN PUBLIC KEY-----\\nbm90IGEga2V5\\n-----END PUBLIC KEY-----",
+      // The key is imported after the listener is up: any free port.
+      PORT: "0",
     },
     "herald: Cannot read JWT_PUBLIC_KEY: it is not a public key",
   ],
@@ -85,6 +87,7 @@ const REFUSED: ReadonlyArray<
       MERCURE_PUBLISHER_JWT_KEY: "s".repeat(32),
       MERCURE_SUBSCRIBER_JWT_KEY:
         "-----BEGIN PUBLIC KEY-----\\nbm90IGEga2V5\\n-----END PUBLIC KEY-----",
+      PORT: "0",
     },
     "herald: Cannot read MERCURE_SUBSCRIBER_JWT_KEY: it is not a public key",
   ],
