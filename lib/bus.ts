@@ -96,7 +96,7 @@ export interface Bus {
    */
   readonly late?: number;
   /** Gives the draft an id and carries it to every isolate. */
-  publish(draft: EventDraft): Promise<HubEvent>;
+  publish(draft: EventDraft, options?: PublishOptions): Promise<HubEvent>;
   /** Calls `listener` with every event in id order; returns the unsubscribe function. */
   subscribe(listener: (event: HubEvent) => void): () => void;
   /**
@@ -127,6 +127,26 @@ export interface Bus {
   shareCounters?(read: () => Readonly<Record<string, number>>): void;
   /** The latest counters each other isolate shared (up to one presence period old). */
   peerCounters?(): ReadonlyArray<Readonly<Record<string, number>>>;
+}
+
+/** Options of one {@linkcode Bus.publish}. */
+export interface PublishOptions {
+  /**
+   * A key that no other event in the engine's log may hold (a Mercure
+   * publisher's id). A bus that can check it in the same write as the
+   * publish refuses a duplicate with {@linkcode DuplicateKeyError}; one that
+   * cannot ignores it, and the caller checks what it knows.
+   */
+  readonly unique?: string;
+}
+
+/** Raised by {@linkcode Bus.publish} when another event in the log holds the `unique` key. */
+export class DuplicateKeyError extends Error {
+  /** Makes the error for `key`. */
+  constructor(key: string) {
+    super(`Cannot publish: ${JSON.stringify(key)} is already taken`);
+    this.name = "DuplicateKeyError";
+  }
 }
 
 /** Raised by {@linkcode Bus.publish} when the bus cannot take the event now. */

@@ -4,11 +4,12 @@
  * runs anywhere and its tests need no permissions. Web-only.
  */
 
-import { type AuthConfig, readAuthConfig } from "./auth/auth_config.ts";
+import type { AuthConfig } from "./auth/auth_config.ts";
 import {
   type MercureConfig,
   readMercureConfig,
-  withMercureNames,
+  readTokenSettings,
+  type TokenSettings,
 } from "./mercure/mercure_config.ts";
 
 /** herald's settings, with the defaults of the HTTP contract. */
@@ -55,6 +56,11 @@ export interface Config {
   readonly historyMaxAgeMs: number;
   /** Signed-token settings (`JWT_*`, `JWKS_URL`, `SUBSCRIBE_AUTH`, `AUTH_*`); see lib/auth/. */
   readonly auth: AuthConfig;
+  /**
+   * Publishers' own key when `MERCURE_PUBLISHER_JWT_KEY` and
+   * `MERCURE_SUBSCRIBER_JWT_KEY` differ; null: `auth` verifies publishers too.
+   */
+  readonly publisherAuth: AuthConfig | null;
   /** Bearer token that GET /metrics needs (`METRICS_TOKEN`); null: open. */
   readonly metricsToken: string | null;
   /** The Mercure endpoint's settings (`MERCURE_*`); see lib/mercure/. */
@@ -195,9 +201,9 @@ function readRedisUrl(env: Env): string | null {
   return raw;
 }
 
-function readAuth(env: Env): AuthConfig {
+function readAuth(env: Env): TokenSettings {
   try {
-    return readAuthConfig(withMercureNames(env));
+    return readTokenSettings(env);
   } catch (error) {
     if (
       error instanceof Error &&
@@ -303,7 +309,7 @@ export function loadConfig(env: Env): Config {
     engine: readEngine(env, redisUrl, kvPath),
     kvPath,
     historyMaxAgeMs: readInteger(env, "HISTORY_MAX_AGE_MS", 0, 0, 365 * DAY_MS),
-    auth: readAuth(env),
+    ...readAuth(env),
     metricsToken: readMetricsToken(env),
     mercure: readMercure(env),
   });

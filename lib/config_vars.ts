@@ -132,7 +132,7 @@ export const CONFIG_VARS: readonly ConfigVar[] = Object.freeze([
   {
     name: "JWT_ISSUER",
     fallback: "unset",
-    meaning: "when set, tokens need this iss",
+    meaning: "when set, tokens need this iss (several: comma separated)",
   },
   {
     name: "JWT_AUDIENCE",
@@ -158,27 +158,29 @@ export const CONFIG_VARS: readonly ConfigVar[] = Object.freeze([
   {
     name: "MERCURE_PUBLISHER_JWT_KEY",
     fallback: "unset",
-    meaning: "Mercure's name for JWT_SECRET (or JWT_PUBLIC_KEY for a PEM)",
+    meaning:
+      "Mercure's name for JWT_SECRET (or JWT_PUBLIC_KEY for a PEM); publishers' key when the two differ",
   },
   {
     name: "MERCURE_SUBSCRIBER_JWT_KEY",
     fallback: "unset",
-    meaning: "the same key for subscribers (must equal the publisher's)",
+    meaning:
+      "the subscribers' key (/events too); the same as the publishers' when unset",
   },
   {
     name: "MERCURE_PUBLISHER_JWT_ALG",
     fallback: "unset",
-    meaning: "Mercure's name for JWT_ALGORITHMS",
+    meaning: "Mercure's name for JWT_ALGORITHMS (the publishers' key's)",
   },
   {
     name: "MERCURE_SUBSCRIBER_JWT_ALG",
     fallback: "unset",
-    meaning: "the same, for subscribers",
+    meaning: "the same, for the subscribers' key",
   },
   {
     name: "MERCURE_TRUSTED_ISSUERS",
     fallback: "unset",
-    meaning: "Mercure's name for JWT_ISSUER (one issuer)",
+    meaning: "Mercure's name for JWT_ISSUER (comma separated)",
   },
   {
     name: "MERCURE_RESOURCE_IDENTIFIER",

@@ -6,7 +6,7 @@
  * means. The hub and the routes know only this interface; the engines live
  * in `engines/` (memory, redis, kv). Web-only.
  */
-import type { Bus } from "./bus.ts";
+import type { Bus, HubEvent } from "./bus.ts";
 import type { EventHistory } from "./history.ts";
 
 /** The engines herald ships. */
@@ -24,8 +24,46 @@ export interface Engine {
   readonly bus: Bus;
   /** Answers replays after an id. */
   readonly history: EventHistory;
+  /**
+   * The log of every topic's events that outlives this isolate, when the
+   * engine keeps one (Redis, KV); absent when each isolate hears every
+   * event itself (memory).
+   */
+  readonly log?: EventLog;
   /** Stops delivery and releases timers, channels and connections. */
   close(): Promise<void>;
+}
+
+/** Bounds of one {@linkcode EventLog.tail} read. */
+export interface TailBounds {
+  /** Events at most. */
+  readonly limit: number;
+  /**
+   * Bytes at most, counted as 2 per character of each event's data; the
+   * read stops at the first event past it.
+   */
+  readonly maxBytes: number;
+}
+
+/**
+ * An optional power of an engine: the retained events of all topics, shared
+ * by every process on it. The Mercure hub reads it to learn ids it did not
+ * see live (a process started after they were published), so that replay and
+ * publisher-id uniqueness do not depend on one isolate's memory.
+ */
+export interface EventLog {
+  /**
+   * The newest retained events of all topics within `bounds`, oldest first,
+   * in id order. Fewer than `limit` when the log holds fewer, or was trimmed.
+   *
+   * @throws {BusUnavailableError} when the store does not answer
+   */
+  tail(bounds: TailBounds): Promise<readonly HubEvent[]>;
+}
+
+/** The bytes {@linkcode TailBounds.maxBytes} counts for `event`. */
+export function tailBytes(event: HubEvent): number {
+  return 2 * event.data.length;
 }
 
 /**

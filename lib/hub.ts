@@ -72,14 +72,16 @@ export const EXPIRED_RETRY_MS = 500;
 
 /** What `GET /stats` shows. */
 export interface HubStats {
-  /** Streams open across every isolate the bus can see. */
+  /** Streams open across every isolate the bus can see (both endpoints). */
   readonly clients: number;
   /** Isolates the bus can see. */
   readonly isolates: number;
   /** Topics followed by at least one stream on this isolate. */
   readonly topics: number;
-  /** Streams open on this isolate. */
+  /** Streams open on this isolate, `/events` and `/.well-known/mercure` together. */
   readonly localClients: number;
+  /** Of those, the streams of `/.well-known/mercure`. */
+  readonly mercureClients: number;
   /** Events this isolate received from the bus. */
   readonly events: number;
   /** Streams this isolate cut off because their reader fell behind. */
@@ -173,6 +175,8 @@ export class Hub {
   readonly #history: EventHistory;
   readonly #retryMs: number;
   readonly #maxClients: number;
+  /** Streams of `/.well-known/mercure` on this isolate (see countMercureStreams). */
+  #mercureStreams = 0;
   readonly #maxQueuedBytes: number;
   readonly #logger: Logger;
   readonly #now: () => number;
@@ -260,7 +264,7 @@ export class Hub {
     options: SubscribeOptions = {},
   ): ReadableStream<Uint8Array> {
     if (this.#closed) throw new HubClosedError();
-    if (this.#subscribers.size >= this.#maxClients) {
+    if (this.#subscribers.size + this.#mercureStreams >= this.#maxClients) {
       throw new HubFullError(this.#maxClients);
     }
     const privateTopics = new Set(
@@ -277,7 +281,7 @@ export class Hub {
     for (const topic of privateTopics) {
       addTo(this.#privateTopics, topic, subscriber);
     }
-    this.#bus.reportClients(this.#subscribers.size);
+    this.#report();
     this.#expiries.set(
       subscriber,
       options.expiresAt ?? Number.POSITIVE_INFINITY,
@@ -401,6 +405,24 @@ export class Hub {
     return this.#history.counts;
   }
 
+  /** The `/events` streams this isolate holds. */
+  get ownStreams(): number {
+    return this.#subscribers.size;
+  }
+
+  /**
+   * Counts the `/.well-known/mercure` streams this isolate holds (the
+   * MercureHub tells) with its own: in presence, stats and `maxClients`.
+   */
+  countMercureStreams(count: number): void {
+    this.#mercureStreams = count;
+    this.#report();
+  }
+
+  #report(): void {
+    this.#bus.reportClients(this.#subscribers.size + this.#mercureStreams);
+  }
+
   /** Counts for `GET /stats`. */
   stats(): HubStats {
     const presence = this.#bus.presence();
@@ -408,7 +430,8 @@ export class Hub {
       clients: presence.clients,
       isolates: presence.isolates,
       topics: this.#topics.size,
-      localClients: this.#subscribers.size,
+      localClients: this.#subscribers.size + this.#mercureStreams,
+      mercureClients: this.#mercureStreams,
       events: this.#events,
       dropped: this.#dropped,
       isolate: this.#bus.node ?? null,
@@ -669,7 +692,7 @@ export class Hub {
         topics: subscriber.topics,
       });
     }
-    this.#bus.reportClients(this.#subscribers.size);
+    this.#report();
   }
 }
 

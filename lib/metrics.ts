@@ -137,10 +137,18 @@ export function renderMetrics(input: MetricsInput): string {
   const { stats } = input;
   const own: Labels = { isolate: stats.isolate ?? "" };
   const lines = [
-    ...family("herald_streams", "gauge", "Streams open on this isolate.", [[
-      own,
-      stats.localClients,
-    ]]),
+    ...family(
+      "herald_streams",
+      "gauge",
+      "Streams open on this isolate (/events and /.well-known/mercure).",
+      [[own, stats.localClients]],
+    ),
+    ...family(
+      "herald_mercure_streams",
+      "gauge",
+      "Of those, the streams of /.well-known/mercure.",
+      [[own, stats.mercureClients]],
+    ),
     ...family(
       "herald_streams_all",
       "gauge",

@@ -25,6 +25,8 @@ export interface RouteContext {
   readonly logger: Logger;
   /** Verifies tokens; null or absent when no key is configured. */
   readonly verifier?: TokenVerifier | null;
+  /** Verifies publishers' tokens when they have their own key; null or absent: `verifier` does. */
+  readonly publisherVerifier?: TokenVerifier | null;
   /** POST /message answers by status, for `GET /metrics`. */
   readonly publishes?: PublishCounts;
   /** The Mercure streams of this isolate; null or absent: `/.well-known/mercure` is off. */

@@ -24,6 +24,8 @@ export interface AppDeps {
   logger?: Logger;
   /** Verifies tokens. @default {one made from config.auth, or null when no key is set} */
   verifier?: TokenVerifier | null;
+  /** Verifies publishers' tokens. @default {one made from config.publisherAuth, else `verifier`} */
+  publisherVerifier?: TokenVerifier | null;
 }
 
 /** A running app: its handler, its hub, and how to stop both. */
@@ -55,21 +57,35 @@ export function createApp(config: Config, deps: AppDeps): App {
     heartbeatMs: config.heartbeatMs,
     maxQueuedBytes: config.maxQueuedBytes,
     maxClients: config.maxClients,
+    otherStreams: () => hub.ownStreams,
+    onStreams: (count) => hub.countMercureStreams(count),
     historySize: config.historySize,
     historyMaxBytes: config.historyMaxBytes,
     logger,
     subscriptions: config.mercure.subscriptions,
+    ...(deps.engine.log === undefined ? {} : { log: deps.engine.log }),
   });
   const verifier = deps.verifier !== undefined
     ? deps.verifier
     : config.auth.keys === null
     ? null
     : createTokenVerifier(config.auth);
+  const publisherVerifier = deps.publisherVerifier !== undefined
+    ? deps.publisherVerifier
+    : config.publisherAuth === null
+    ? null
+    : createTokenVerifier(config.publisherAuth);
+  const ready = Promise.all([verifier?.ready, publisherVerifier?.ready]).then(
+    () => {},
+  );
+  // Start-up awaits it; an app that is never awaited must not crash on it.
+  ready.catch(() => {});
   const fetch = createHandler(config, {
     hub,
     readAsset: deps.readAsset,
     logger,
     verifier,
+    publisherVerifier,
     mercure,
   });
   return {
@@ -79,7 +95,7 @@ export function createApp(config: Config, deps: AppDeps): App {
       hub.drain(retryMs);
       mercure.drain();
     },
-    ready: verifier?.ready ?? Promise.resolve(),
+    ready,
     async close() {
       await hub.close();
       mercure.close();

@@ -8,7 +8,7 @@
  */
 import { BusUnavailableError } from "../lib/bus.ts";
 import type { Grants } from "../lib/auth/grants.ts";
-import { TokenError } from "../lib/auth/token_verifier.ts";
+import { TokenError, type TokenVerifier } from "../lib/auth/token_verifier.ts";
 import { HubClosedError, HubFullError } from "../lib/hub.ts";
 import { DuplicateIdError, EARLIEST } from "../lib/mercure/mercure_hub.ts";
 import {
@@ -84,12 +84,12 @@ function hubUrl(url: URL): string {
 }
 
 async function verify(
-  context: RouteContext,
+  verifier: TokenVerifier,
   token: string,
   action: string,
 ): Promise<Grants | Response> {
   try {
-    return await context.verifier!.verify(token);
+    return await verifier.verify(token);
   } catch (error) {
     if (error instanceof TokenError) {
       return unauthorized(
@@ -179,7 +179,7 @@ async function subscribe(context: RouteContext): Promise<Response> {
       );
     }
   } else {
-    const verified = await verify(context, token, "subscribe");
+    const verified = await verify(verifier!, token, "subscribe");
     if (verified instanceof Response) return verified;
     grants = verified;
   }
@@ -187,7 +187,7 @@ async function subscribe(context: RouteContext): Promise<Response> {
     ? () => false
     : compileMercureSelectors(grants.subscribeSelectors, base);
   try {
-    const opened = mercure.subscribe({
+    const opened = await mercure.subscribe({
       matches,
       mayRead,
       lastEventId: cursor(context),
@@ -297,7 +297,7 @@ async function publisher(
   context: RouteContext,
 ): Promise<TopicMatcher | Response> {
   const { request, config, url } = context;
-  const verifier = context.verifier ?? null;
+  const verifier = context.publisherVerifier ?? context.verifier ?? null;
   if (config.publishToken === null && verifier === null) return () => true;
   const token = bearerToken(request);
   if (token === null || token === "") {
@@ -311,7 +311,7 @@ async function publisher(
   if (verifier === null) {
     return unauthorized("Cannot publish: wrong bearer token", true);
   }
-  const grants = await verify(context, token, "publish");
+  const grants = await verify(verifier, token, "publish");
   if (grants instanceof Response) return grants;
   return compileMercureSelectors(grants.publishSelectors, hubUrl(url));
 }
@@ -404,7 +404,7 @@ async function listSubscriptions(context: RouteContext): Promise<Response> {
   if (verifier === null || token === null || token === "") {
     return unauthorized("Cannot list subscriptions: a token is needed", false);
   }
-  const grants = await verify(context, token, "list subscriptions");
+  const grants = await verify(verifier, token, "list subscriptions");
   if (grants instanceof Response) return grants;
   const mayRead = compileMercureSelectors(
     grants.subscribeSelectors,
@@ -417,6 +417,7 @@ async function listSubscriptions(context: RouteContext): Promise<Response> {
       }`,
     );
   }
+  await mercure.warm();
   const lastEventId = mercure.lastEventId;
   const headers = {
     "content-type": "application/ld+json; charset=utf-8",

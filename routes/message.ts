@@ -26,7 +26,7 @@ async function publisher(
   context: RouteContext,
 ): Promise<Grants | null | Response> {
   const { request, config } = context;
-  const verifier = context.verifier ?? null;
+  const verifier = context.publisherVerifier ?? context.verifier ?? null;
   if (config.publishToken === null && verifier === null) return null;
   if (
     config.publishToken !== null && authorized(request, config.publishToken)

@@ -21,6 +21,7 @@ import {
   MERCURE_PATH,
   subscriptionsHandlers,
 } from "./mercure.ts";
+import { MERCURE_METADATA_PATH, metadataHandlers } from "./mercure_metadata.ts";
 import { handlers as statsHandlers } from "./stats.ts";
 
 /** What the handler needs from outside: the hub and the ports. */
@@ -33,6 +34,8 @@ export interface HandlerDeps {
   logger?: Logger;
   /** Verifies tokens (lib/auth/); null when no key is configured. @default {null} */
   verifier?: TokenVerifier | null;
+  /** Verifies publishers' tokens when they have their own key; null: `verifier` does. @default {null} */
+  publisherVerifier?: TokenVerifier | null;
   /** The Mercure streams; null: `/.well-known/mercure` answers 404. @default {null} */
   mercure?: MercureHub | null;
 }
@@ -46,6 +49,7 @@ const ROUTES: ReadonlyMap<string, MethodTable> = new Map([
   ["/readyz", readyzHandlers],
   ["/metrics", metricsHandlers],
   [MERCURE_PATH, mercureHandlers],
+  [MERCURE_METADATA_PATH, metadataHandlers],
 ]);
 
 function find(pathname: string): MethodTable | undefined {
@@ -114,6 +118,7 @@ export function createHandler(
         readAsset: deps.readAsset,
         logger,
         verifier: deps.verifier ?? null,
+        publisherVerifier: deps.publisherVerifier ?? null,
         publishes,
         mercure: deps.mercure ?? null,
       });

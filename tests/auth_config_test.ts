@@ -13,7 +13,7 @@ Deno.test("loadConfig() reads the token settings", () => {
   });
   assert.equal(auth.keys?.kind, "secret");
   assert.deepEqual(auth.algorithms, ["HS256", "HS512"]);
-  assert.equal(auth.issuer, "https://app.example");
+  assert.deepEqual(auth.issuers, ["https://app.example"]);
   assert.equal(auth.audience, "herald");
   assert.equal(auth.subscribe, "required");
   assert.equal(auth.cookie, "herald_token");

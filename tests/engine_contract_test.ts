@@ -187,6 +187,34 @@ for (const [name, makeWorld] of Object.entries(worlds)) {
     });
   });
 
+  Deno.test(`${name} engine: its log's tail (when it keeps one) gives the newest events of all topics in order, within the bounds`, async () => {
+    await using world = await makeWorld();
+    const a = await world.open();
+    const late = await world.open();
+    if (name === "memory") {
+      assert.equal(a.log, undefined, "each isolate hears every event itself");
+      return;
+    }
+    const published: HubEvent[] = [];
+    for (const [i, topic] of ["x", "y", "x", "z", "y"].entries()) {
+      published.push(await a.bus.publish(draft(topic, "d".repeat(10 * i))));
+    }
+    // Any instance reads what any other published, from the shared log.
+    assert.deepEqual(
+      await late.log!.tail({ limit: 100, maxBytes: 1_000_000 }),
+      published,
+    );
+    assert.deepEqual(
+      await late.log!.tail({ limit: 2, maxBytes: 1_000_000 }),
+      published.slice(3),
+    );
+    // 2 bytes a character: the newest ("d" × 40, JSON-quoted: 84 bytes) fits 100.
+    assert.deepEqual(
+      await late.log!.tail({ limit: 100, maxBytes: 100 }),
+      published.slice(4),
+    );
+  });
+
   Deno.test(`${name} engine: a replay from before what retention kept reports history-exceeded`, async () => {
     await using world = await makeWorld();
     const a = await world.open(2);

@@ -1,5 +1,6 @@
 /** The kv engine's own edges: ids, the value limit, retention floors, age, losses, presence. */
 import assert from "node:assert/strict";
+import { DuplicateKeyError } from "../lib/bus.ts";
 import { compareIdText, parseId } from "../lib/event_id.ts";
 import { Hub } from "../lib/hub.ts";
 import { silentLogger } from "../lib/log.ts";
@@ -109,14 +110,35 @@ Deno.test("KvTrimmer goes on past one batch of deletes in the next round, with n
   await engine.trim();
   assert.equal(
     (await engine.history.replay(["t"], published[0]!.id)).events.length,
-    19,
-    "the first round deletes one batch of 500",
+    119,
+    "the first round deletes one batch of 400",
   );
   await engine.trim();
   assert.deepEqual(await engine.history.replay(["t"], published[0]!.id), {
     events: [published[519]],
     reset: { reason: "history-exceeded", topics: ["t"] },
   });
+});
+
+Deno.test("KvBus claims a unique key in the publish's commit, refuses it while the log holds it, and frees it when trimmed", async () => {
+  await using file = await tempKvFile();
+  await using engine = await openTestKvEngine(file.path, {
+    historySize: 10,
+    logSize: 1,
+  });
+  await engine.bus.publish(draft("t", "first"), { unique: "urn:a" });
+  await assert.rejects(
+    engine.bus.publish(draft("u", "again"), { unique: "urn:a" }),
+    DuplicateKeyError,
+  );
+  await engine.bus.publish(draft("t", "other"), { unique: "urn:b" });
+  // The log keeps one entry: urn:a's goes, and its claim with it.
+  await engine.trim();
+  await engine.bus.publish(draft("t", "reused"), { unique: "urn:a" });
+  await assert.rejects(
+    engine.bus.publish(draft("t", "still held"), { unique: "urn:a" }),
+    DuplicateKeyError,
+  );
 });
 
 Deno.test("KvBus reports log-trimmed before delivering when the log was trimmed past its cursor", async () => {

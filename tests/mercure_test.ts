@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { EventSource as NpmEventSource } from "eventsource";
-import { startServer, type TestServer } from "./_server.ts";
+import { eventually, startServer, type TestServer } from "./_server.ts";
 import { SseClient } from "./_sse_client.ts";
 import { mint, SECRET } from "./_tokens.ts";
 
@@ -668,4 +668,71 @@ Deno.test("a page on an allowed origin may read Mercure-Last-Event-ID and Link",
     client.response.headers.get("mercure-last-event-id"),
     "earliest",
   );
+});
+
+Deno.test("Mercure streams count as clients: in /stats, the update event, /metrics and MAX_CLIENTS, with the endpoint's own share apart", async () => {
+  await using server = await startServer({
+    env: { ...KEYED, UPDATE_INTERVAL_MS: "50", MAX_CLIENTS: "3" },
+  });
+  await using _first = await SseClient.open(subscribeUrl(server, "match=*"));
+  await using second = await SseClient.open(subscribeUrl(server, "match=/a"));
+  await using herald = await SseClient.open(`${server.url}/events`);
+  const stats = async () =>
+    await (await fetch(`${server.url}/stats`)).json() as Record<
+      string,
+      unknown
+    >;
+  const counted = await stats();
+  assert.equal(counted.clients, 3);
+  assert.equal(counted.localClients, 3);
+  assert.equal(counted.mercureClients, 2);
+  const [update] = (await herald.waitFor((e) => e.event === "update", 5000))
+    .slice(-1);
+  assert.equal(JSON.parse(update!.data).clients, 3);
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  assert.match(metrics, /^herald_streams\{isolate="[^"]*"\} 3$/m);
+  assert.match(metrics, /^herald_mercure_streams\{isolate="[^"]*"\} 2$/m);
+  assert.match(metrics, /^herald_streams_all 3$/m);
+  // One limit for both endpoints.
+  for (const path of [`${HUB}?match=*`, "/events"]) {
+    const full = await fetch(`${server.url}${path}`);
+    assert.equal(full.status, 503, path);
+    await full.body?.cancel();
+  }
+  await second.close();
+  await eventually(async () => (await stats()).mercureClients === 1);
+  assert.equal((await stats()).clients, 2);
+});
+
+Deno.test("GET /.well-known/oauth-protected-resource/.well-known/mercure answers the hub's RFC 9728 metadata", async () => {
+  const path = "/.well-known/oauth-protected-resource/.well-known/mercure";
+  {
+    await using server = await startServer({ env: KEYED });
+    const response = await fetch(`${server.url}${path}`);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get("content-type")!, /^application\/json/);
+    assert.deepEqual(await response.json(), {
+      resource: `${server.url}${HUB}`,
+      bearer_methods_supported: ["header"],
+      resource_name: "herald (Mercure hub)",
+    });
+  }
+  await using server = await startServer({
+    env: {
+      ...KEYED,
+      MERCURE_RESOURCE_IDENTIFIER: "https://hub.example/.well-known/mercure",
+      MERCURE_TRUSTED_ISSUERS: "https://a.example,https://b.example",
+      AUTH_QUERY: "true",
+    },
+  });
+  const response = await fetch(`${server.url}${path}`);
+  assert.deepEqual(await response.json(), {
+    resource: "https://hub.example/.well-known/mercure",
+    authorization_servers: ["https://a.example", "https://b.example"],
+    bearer_methods_supported: ["header", "query"],
+    resource_name: "herald (Mercure hub)",
+  });
+  const post = await fetch(`${server.url}${path}`, { method: "POST" });
+  assert.equal(post.status, 405);
+  await post.body?.cancel();
 });

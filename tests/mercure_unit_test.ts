@@ -5,7 +5,7 @@ import { LocalBus } from "../lib/bus.ts";
 import { loadConfig } from "../lib/config.ts";
 import {
   readMercureConfig,
-  withMercureNames,
+  readTokenSettings,
 } from "../lib/mercure/mercure_config.ts";
 import { MercureHub } from "../lib/mercure/mercure_hub.ts";
 import { compileMercureSelector } from "../lib/mercure/selector.ts";
@@ -96,45 +96,114 @@ Deno.test("compileMercureSelector() reads exact, urlpattern and template selecto
   );
 });
 
-Deno.test("withMercureNames() maps Mercure's variables to herald's, refusing conflicts and two keys", () => {
+Deno.test("readTokenSettings() maps Mercure's variables to herald's, refusing conflicts", () => {
   const key = "k".repeat(32);
-  const env = withMercureNames({
+  const { auth, publisherAuth } = readTokenSettings({
     MERCURE_PUBLISHER_JWT_KEY: key,
     MERCURE_SUBSCRIBER_JWT_KEY: key,
     MERCURE_PUBLISHER_JWT_ALG: "HS256",
     MERCURE_TRUSTED_ISSUERS: "https://app.example",
     MERCURE_RESOURCE_IDENTIFIER: "https://hub.example",
   });
-  assert.equal(env.JWT_SECRET, key);
-  assert.equal(env.JWT_ALGORITHMS, "HS256");
-  assert.equal(env.JWT_ISSUER, "https://app.example");
-  assert.equal(env.JWT_AUDIENCE, "https://hub.example");
-  const pem = withMercureNames({
+  assert.equal(publisherAuth, null, "one key verifies everyone");
+  assert.equal(auth.keys?.kind, "secret");
+  assert.equal(auth.keyVariable, "MERCURE_PUBLISHER_JWT_KEY");
+  assert.deepEqual(auth.algorithms, ["HS256"]);
+  assert.deepEqual(auth.issuers, ["https://app.example"]);
+  assert.equal(auth.audience, "https://hub.example");
+  const pem = readTokenSettings({
     MERCURE_SUBSCRIBER_JWT_KEY: "-----BEGIN PUBLIC KEY-----\\nabc",
   });
-  assert.equal(pem.JWT_PUBLIC_KEY, "-----BEGIN PUBLIC KEY-----\\nabc");
+  assert.equal(pem.auth.keys?.kind, "publicKey");
+  assert.equal(pem.auth.keyVariable, "MERCURE_SUBSCRIBER_JWT_KEY");
   assert.throws(
     () =>
-      withMercureNames({
-        MERCURE_PUBLISHER_JWT_KEY: key,
-        MERCURE_SUBSCRIBER_JWT_KEY: key + "x",
-      }),
-    /Cannot read MERCURE_SUBSCRIBER_JWT_KEY: herald verifies/,
-  );
-  assert.throws(
-    () => withMercureNames({ MERCURE_PUBLISHER_JWT_KEY: key, JWT_SECRET: key }),
+      readTokenSettings({ MERCURE_PUBLISHER_JWT_KEY: key, JWT_SECRET: key }),
     /Cannot read MERCURE_PUBLISHER_JWT_KEY: JWT_SECRET is set too/,
   );
   assert.throws(
-    () => withMercureNames({ MERCURE_TRUSTED_ISSUERS: "a,b" }),
-    /exactly one/,
+    () => readTokenSettings({ MERCURE_PUBLISHER_JWT_KEY: key, JWKS_URL: "x" }),
+    /Cannot read MERCURE_PUBLISHER_JWT_KEY: JWKS_URL is set too/,
   );
   const config = loadConfig({ MERCURE_PUBLISHER_JWT_KEY: key });
   assert.equal(config.auth.keys?.kind, "secret");
+  assert.equal(config.publisherAuth, null);
   assert.throws(
     () => loadConfig({ MERCURE_PUBLISHER_JWT_KEY: "short" }),
-    /Cannot read JWT_SECRET: it is 5 bytes/,
+    /Cannot read MERCURE_PUBLISHER_JWT_KEY: it is 5 bytes/,
   );
+});
+
+Deno.test("readTokenSettings() reads two different keys as a publishers' and a subscribers', each with its algorithm", () => {
+  const publisher = "p".repeat(32);
+  const pem = "-----BEGIN PUBLIC KEY-----\\nabc\\n-----END PUBLIC KEY-----";
+  const { auth, publisherAuth } = readTokenSettings({
+    MERCURE_PUBLISHER_JWT_KEY: publisher,
+    MERCURE_PUBLISHER_JWT_ALG: "HS512",
+    MERCURE_SUBSCRIBER_JWT_KEY: pem,
+    MERCURE_SUBSCRIBER_JWT_ALG: "ES256",
+    MERCURE_TRUSTED_ISSUERS: " https://a.example , https://b.example,",
+    SUBSCRIBE_AUTH: "required",
+  });
+  assert.equal(auth.keys?.kind, "publicKey");
+  assert.deepEqual(auth.algorithms, ["ES256"]);
+  assert.equal(auth.subscribe, "required");
+  assert.equal(auth.keyVariable, "MERCURE_SUBSCRIBER_JWT_KEY");
+  assert.equal(publisherAuth?.keys?.kind, "secret");
+  assert.deepEqual(publisherAuth?.algorithms, ["HS512"]);
+  assert.equal(publisherAuth?.keyVariable, "MERCURE_PUBLISHER_JWT_KEY");
+  for (const side of [auth, publisherAuth!]) {
+    assert.deepEqual(side.issuers, ["https://a.example", "https://b.example"]);
+  }
+  // Each key's errors name its own variables.
+  const refusals: Array<[Record<string, string>, RegExp]> = [
+    [
+      { MERCURE_PUBLISHER_JWT_KEY: "short", MERCURE_SUBSCRIBER_JWT_KEY: pem },
+      /Cannot read MERCURE_PUBLISHER_JWT_KEY: it is 5 bytes/,
+    ],
+    [
+      {
+        MERCURE_PUBLISHER_JWT_KEY: publisher,
+        MERCURE_SUBSCRIBER_JWT_KEY: "-----BEGIN PRIVATE KEY-----\\nabc",
+      },
+      /Cannot read MERCURE_SUBSCRIBER_JWT_KEY: it is neither a PEM/,
+    ],
+    [
+      {
+        MERCURE_PUBLISHER_JWT_KEY: publisher,
+        MERCURE_PUBLISHER_JWT_ALG: "RS256",
+        MERCURE_SUBSCRIBER_JWT_KEY: pem,
+      },
+      /Cannot read MERCURE_PUBLISHER_JWT_ALG: "RS256" does not go with MERCURE_PUBLISHER_JWT_KEY/,
+    ],
+    [
+      {
+        MERCURE_PUBLISHER_JWT_KEY: publisher,
+        MERCURE_SUBSCRIBER_JWT_KEY: pem,
+        MERCURE_SUBSCRIBER_JWT_ALG: "none",
+      },
+      /Cannot read MERCURE_SUBSCRIBER_JWT_ALG: "none" is not an algorithm/,
+    ],
+    [
+      {
+        MERCURE_PUBLISHER_JWT_KEY: publisher,
+        MERCURE_SUBSCRIBER_JWT_KEY: pem,
+        JWT_PUBLIC_KEY: pem,
+      },
+      /Cannot read MERCURE_SUBSCRIBER_JWT_KEY: JWT_PUBLIC_KEY is set too/,
+    ],
+    [
+      { MERCURE_TRUSTED_ISSUERS: " , " },
+      /Cannot read MERCURE_TRUSTED_ISSUERS: it names no issuer/,
+    ],
+    [
+      { MERCURE_TRUSTED_ISSUERS: "a", JWT_ISSUER: "b" },
+      /Cannot read MERCURE_TRUSTED_ISSUERS: JWT_ISSUER is set too/,
+    ],
+  ];
+  for (const [env, message] of refusals) {
+    assert.throws(() => readTokenSettings(env), message, JSON.stringify(env));
+  }
 });
 
 Deno.test("readMercureConfig() reads MERCURE_ANONYMOUS and MERCURE_DISCOVERY_URL", () => {
@@ -222,7 +291,7 @@ Deno.test("MercureHub keeps its replay log within historyMaxBytes, however large
     for (let i = 0; i < 10; i++) {
       await bus.publish({ topic: "t", event: "chat", data: `${i}:${pad}` });
     }
-    const { stream } = hub.subscribe({
+    const { stream } = await hub.subscribe({
       matches: () => true,
       mayRead: () => true,
       lastEventId: "earliest",

@@ -67,8 +67,29 @@ const REFUSED: ReadonlyArray<
     {
       JWT_PUBLIC_KEY:
         "-----BEGIN PUBLIC KEY-----\\nbm90IGEga2V5\\n-----END PUBLIC KEY-----",
+      // The key is imported after the listener is up: any free port.
+      PORT: "0",
     },
     "herald: Cannot read JWT_PUBLIC_KEY: it is not a public key",
+  ],
+  // Mercure's two keys: each is read and imported under its own name.
+  [
+    "start",
+    {
+      MERCURE_PUBLISHER_JWT_KEY: "too-short",
+      MERCURE_SUBSCRIBER_JWT_KEY: "s".repeat(32),
+    },
+    "herald: Cannot read MERCURE_PUBLISHER_JWT_KEY: it is 9 bytes; at least 32 are needed",
+  ],
+  [
+    "start",
+    {
+      MERCURE_PUBLISHER_JWT_KEY: "s".repeat(32),
+      MERCURE_SUBSCRIBER_JWT_KEY:
+        "-----BEGIN PUBLIC KEY-----\\nbm90IGEga2V5\\n-----END PUBLIC KEY-----",
+      PORT: "0",
+    },
+    "herald: Cannot read MERCURE_SUBSCRIBER_JWT_KEY: it is not a public key",
   ],
   // node:http serves one isolate.
   [

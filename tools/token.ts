@@ -102,7 +102,8 @@ async function main(): Promise<void> {
     .setIssuedAt(now)
     .setExpirationTime(now + ttl);
   if (values.sub !== undefined) jwt.setSubject(values.sub);
-  if (auth.issuer !== null) jwt.setIssuer(auth.issuer);
+  // The first of several trusted issuers.
+  if (auth.issuers[0] !== undefined) jwt.setIssuer(auth.issuers[0]);
   if (auth.audience !== null) jwt.setAudience(auth.audience);
   // deno-lint-ignore no-console
   console.log(await jwt.sign(auth.keys.secret));

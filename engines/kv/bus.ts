@@ -10,9 +10,11 @@ import {
   type Bus,
   type BusLoss,
   BusUnavailableError,
+  DuplicateKeyError,
   type EventDraft,
   type HubEvent,
   type Presence,
+  type PublishOptions,
 } from "../../lib/bus.ts";
 import type { Logger } from "../../lib/log.ts";
 import { type KvKeys, type KvRecord, stampOf } from "./keys.ts";
@@ -39,6 +41,9 @@ export interface KvBusOptions {
   /** The wall clock in ms, stored with each event for retention by age. */
   now: () => number;
 }
+
+/** Tries of a commit that meets a locked database (a local file shared by processes). */
+const LOCKED_ATTEMPTS = 8;
 
 /** Events the follower reads in one list call. */
 const PAGE = 256;
@@ -91,14 +96,25 @@ export class KvBus implements Bus {
 
   /**
    * Writes the event to the log and its topic in one atomic commit; the
-   * commit's versionstamp is its id. Resolves once committed.
+   * commit's versionstamp is its id. Resolves once committed. A `unique`
+   * key is claimed in the same commit, checked to be free.
+   *
+   * @throws {DuplicateKeyError} when another event in the log holds `unique`
    */
-  async publish(draft: EventDraft): Promise<HubEvent> {
+  async publish(
+    draft: EventDraft,
+    options: PublishOptions = {},
+  ): Promise<HubEvent> {
     if (this.#closed) {
       throw new BusUnavailableError("Cannot publish: bus is closed");
     }
     const { keys } = this.#options;
-    const record: KvRecord = { event: { ...draft }, at: this.#options.now() };
+    const unique = options.unique;
+    const record: KvRecord = {
+      event: { ...draft },
+      at: this.#options.now(),
+      ...(unique === undefined ? {} : { unique }),
+    };
     const bytes = recordBytes(record);
     if (bytes > KV_VALUE_LIMIT) {
       throw new RangeError(
@@ -106,23 +122,43 @@ export class KvBus implements Bus {
       );
     }
     const stamp = this.#kv.commitVersionstamp();
-    let result: Deno.KvCommitResult | Deno.KvCommitError;
-    try {
-      result = await this.#kv.atomic()
+    const commit = () => {
+      const atomic = this.#kv.atomic();
+      if (unique !== undefined) {
+        const claim = keys.claim(unique);
+        atomic.check({ key: claim, versionstamp: null }).set(claim, true);
+      }
+      return atomic
         .set([...keys.log, stamp], record)
         .set([...keys.topic(draft.topic), stamp], record)
         .set([...keys.topics, draft.topic], true)
         .set(keys.bell, record.at)
         .commit();
-    } catch (error) {
-      throw new BusUnavailableError(
-        `Cannot publish: Deno KV did not take the event: ${
-          (error as Error).message
-        }`,
-        { cause: error },
-      );
+    };
+    let result: Deno.KvCommitResult | Deno.KvCommitError;
+    for (let attempt = 1;; attempt++) {
+      try {
+        result = await commit();
+        break;
+      } catch (error) {
+        const message = (error as Error).message;
+        // Processes sharing a local file contend for SQLite's write lock; a
+        // commit that met it wrote nothing and is tried again, briefly.
+        if (message.includes("locked") && attempt < LOCKED_ATTEMPTS) {
+          await new Promise((resolve) =>
+            setTimeout(resolve, attempt * 5 + Math.random() * 10)
+          );
+          continue;
+        }
+        throw new BusUnavailableError(
+          `Cannot publish: Deno KV did not take the event: ${message}`,
+          { cause: error },
+        );
+      }
     }
     if (!result.ok) {
+      // The only check is the claim's.
+      if (unique !== undefined) throw new DuplicateKeyError(unique);
       throw new BusUnavailableError("Cannot publish: the commit failed");
     }
     this.#ring();

@@ -13,11 +13,16 @@
  * goes to the primary region.
  */
 import { randomNodeName } from "../../lib/bus.ts";
-import { checkEngineCount, type Engine } from "../../lib/engine.ts";
+import {
+  checkEngineCount,
+  type Engine,
+  type EventLog,
+} from "../../lib/engine.ts";
 import { type Logger, silentLogger } from "../../lib/log.ts";
 import { KvBus } from "./bus.ts";
 import { KvHistory } from "./history.ts";
 import { KvKeys, stampOf } from "./keys.ts";
+import { KvLog } from "./log_tail.ts";
 import { KvPresence } from "./presence.ts";
 import { KvTrimmer } from "./trimmer.ts";
 
@@ -60,6 +65,8 @@ export interface KvEngineOptions {
 export interface KvEngine extends Engine {
   /** "kv". */
   readonly kind: "kv";
+  /** The global log's tail, for the Mercure hub. */
+  readonly log: EventLog;
   /** Runs one retention round now (tests; it also runs on a timer). */
   trim(): Promise<void>;
 }
@@ -174,6 +181,7 @@ export async function openKvEngine(
     kind: "kv",
     bus,
     history,
+    log: new KvLog(kv, keys),
     trim: () => trimmer.trim(),
     close() {
       closing ??= (async () => {

@@ -8,6 +8,8 @@
  * - `[p, "topics", topic]`: the topic's newest stamp (the trimmer's list).
  * - `[p, "floor", topic]` / `[p, "log-floor"]`: the newest stamp trimmed away;
  *   a replay (or a follower) from before it may miss events.
+ * - `[p, "claim", key]`: a unique key (a Mercure publisher's id) held by the
+ *   log entry that claimed it; deleted when that entry is trimmed.
  * - `[p, "bell"]`: rewritten by every publish, watched as a doorbell.
  * - `[p, "presence", instance]`: an instance's client count, with an expiry.
  */
@@ -46,6 +48,11 @@ export class KvKeys {
     return [...this.#prefix, "log-floor"];
   }
 
+  /** The claim on a unique key. */
+  claim(key: string): Deno.KvKey {
+    return [...this.#prefix, "claim", key];
+  }
+
   /** The doorbell. */
   get bell(): Deno.KvKey {
     return [...this.#prefix, "bell"];
@@ -67,6 +74,8 @@ export interface KvRecord {
   };
   /** Wall-clock ms of the publish, for retention by age. */
   readonly at: number;
+  /** The unique key this event claimed, when it claimed one. */
+  readonly unique?: string;
 }
 
 /** The last part of a log or topic key: the versionstamp, as 20 hex digits. */

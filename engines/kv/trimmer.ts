@@ -8,8 +8,11 @@
 import type { Logger } from "../../lib/log.ts";
 import { type KvKeys, type KvRecord, stampOf } from "./keys.ts";
 
-/** Deletes per atomic write (Deno KV allows 1,000 mutations in one). */
-const BATCH = 500;
+/**
+ * Entries deleted per atomic write: each may take a claim with it, plus the
+ * floor (Deno KV allows 1,000 mutations in one).
+ */
+const BATCH = 400;
 
 /** Options for {@linkcode KvTrimmer}. */
 export interface KvTrimmerOptions {
@@ -86,6 +89,7 @@ export class KvTrimmer {
           this.#keys.logFloor,
           logSize,
           cutoff,
+          true,
         );
         if (done) this.#seenLog = newest;
       }
@@ -98,16 +102,19 @@ export class KvTrimmer {
   }
 
   /**
-   * Deletes (one batch of) what is past `keep` or older than `cutoff`;
-   * true when nothing is left to delete.
+   * Deletes (one batch of) what is past `keep` or older than `cutoff`, and,
+   * when it `releases` (the log), the claims of what it deletes; true when
+   * nothing is left to delete.
    */
   async #trim(
     prefix: Deno.KvKey,
     floorKey: Deno.KvKey,
     keep: number,
     cutoff: number,
+    releases = false,
   ): Promise<boolean> {
     const gone: Deno.KvKey[] = [];
+    const claims: Deno.KvKey[] = [];
     let kept = 0;
     for await (
       const entry of this.#kv.list<KvRecord>({ prefix }, { reverse: true })
@@ -117,13 +124,17 @@ export class KvTrimmer {
         continue;
       }
       gone.push(entry.key);
+      // A claim belongs to the log entry (topic entries are copies).
+      if (releases && entry.value.unique !== undefined) {
+        claims.push(this.#keys.claim(entry.value.unique));
+      }
       if (gone.length >= BATCH) break;
     }
     if (gone.length === 0) return true;
     const newest = stampOf(gone[0]!);
     const floor = await this.#kv.get<string>(floorKey);
     const atomic = this.#kv.atomic().check(floor);
-    for (const key of gone) atomic.delete(key);
+    for (const key of [...gone, ...claims]) atomic.delete(key);
     atomic.set(
       floorKey,
       floor.value !== null && floor.value > newest ? floor.value : newest,

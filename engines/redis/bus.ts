@@ -122,7 +122,7 @@ const READ_BATCH = 512;
 const READ_RETRY_MS = 250;
 
 /** Reads the fields of a stream entry (`[name, value, ...]`) into a record. */
-function fieldsOf(list: readonly string[]): Record<string, string> {
+export function fieldsOf(list: readonly string[]): Record<string, string> {
   const fields: Record<string, string> = {};
   for (let i = 0; i + 1 < list.length; i += 2) {
     fields[list[i] as string] = list[i + 1] as string;
@@ -412,14 +412,7 @@ export class RedisBus implements Bus {
 
   #deliver(id: string, fields: Record<string, string>): void {
     this.#last = id;
-    const event: HubEvent = {
-      topic: fields.t ?? "",
-      event: fields.e ?? "",
-      data: fields.d ?? "",
-      id,
-      ...(fields.v === "1" ? { private: true } : {}),
-    };
-    this.#listeners.emit(event, this.#options.onError);
+    this.#listeners.emit(logEvent(id, fields), this.#options.onError);
   }
 
   /** Logs a loss and tells the loss listeners, before any later event. */
@@ -450,6 +443,20 @@ export class RedisBus implements Bus {
       }
     });
   }
+}
+
+/** The event of a log entry `id` with `fields` (`t`, `e`, `d`, `v`). */
+export function logEvent(
+  id: string,
+  fields: Readonly<Record<string, string>>,
+): HubEvent {
+  return {
+    topic: fields.t ?? "",
+    event: fields.e ?? "",
+    data: fields.d ?? "",
+    id,
+    ...(fields.v === "1" ? { private: true } : {}),
+  };
 }
 
 /** The later of two Redis ids ("" counts as none; `b` when they are equal). */

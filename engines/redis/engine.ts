@@ -7,7 +7,11 @@
  */
 import type { Redis } from "ioredis";
 import { type Bus, randomNodeName } from "../../lib/bus.ts";
-import { checkEngineCount, type Engine } from "../../lib/engine.ts";
+import {
+  checkEngineCount,
+  type Engine,
+  type EventLog,
+} from "../../lib/engine.ts";
 import type { EventHistory } from "../../lib/history.ts";
 import { type Logger, silentLogger } from "../../lib/log.ts";
 import { RedisBus } from "./bus.ts";
@@ -19,6 +23,7 @@ import {
 } from "./connection.ts";
 import { RedisHistory } from "./history.ts";
 import { RedisKeys } from "./keys.ts";
+import { RedisLog } from "./log_tail.ts";
 import { generationToken, type LogState, readLogState } from "./log_state.ts";
 import { RedisPresence } from "./presence.ts";
 
@@ -93,6 +98,8 @@ export interface RedisEngine extends Engine {
   readonly bus: Bus;
   /** Replays from the topic streams in Redis. */
   readonly history: EventHistory;
+  /** The global log's tail, for the Mercure hub. */
+  readonly log: EventLog;
   /** Stops the reader and presence and closes the connections. */
   close(): Promise<void>;
 }
@@ -230,5 +237,11 @@ export async function connectRedisEngine(
   });
   const history = new RedisHistory(writer, { keys, size: historySize });
   logger.log("info", "Redis engine connected", { node, redis: where });
-  return { kind: "redis", bus, history, close: () => bus.close() };
+  return {
+    kind: "redis",
+    bus,
+    history,
+    log: new RedisLog(writer, keys),
+    close: () => bus.close(),
+  };
 }

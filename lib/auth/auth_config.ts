@@ -53,8 +53,8 @@ export interface AuthConfig {
   readonly keys: KeySource | null;
   /** Accepted `alg` values (`JWT_ALGORITHMS`); never `none`. */
   readonly algorithms: readonly string[];
-  /** Required `iss` (`JWT_ISSUER`); null: not checked. */
-  readonly issuer: string | null;
+  /** Trusted `iss` values (`JWT_ISSUER`, comma separated); empty: not checked. */
+  readonly issuers: readonly string[];
   /** Required `aud` (`JWT_AUDIENCE`); null: not checked. */
   readonly audience: string | null;
   /**
@@ -66,6 +66,8 @@ export interface AuthConfig {
   readonly cookie: string;
   /** Whether `?authorization=` may carry the token (`AUTH_QUERY`); it leaks into logs. */
   readonly queryToken: boolean;
+  /** The variable the key was read from, for messages ("" without a key). */
+  readonly keyVariable: string;
 }
 
 /** Raised for a token setting herald cannot use; names the variable. */
@@ -217,6 +219,20 @@ function readText(env: Env, name: string): string | null {
   return raw === null ? null : raw.trim();
 }
 
+/** A comma-separated list, each part trimmed, empty parts left out. */
+function readList(env: Env, name: string): readonly string[] {
+  const raw = readText(env, name) ?? "";
+  return Object.freeze(
+    [...new Set(raw.split(",").map((part) => part.trim()))].filter((p) => p),
+  );
+}
+
+function keyVariable(keys: KeySource | null): string {
+  if (keys === null) return "";
+  if (keys.kind === "secret") return "JWT_SECRET";
+  return keys.kind === "jwks" ? "JWKS_URL" : "JWT_PUBLIC_KEY";
+}
+
 /**
  * Reads the token settings. Without a key tokens are off, and a setting that
  * needs one (`SUBSCRIBE_AUTH=required`) is refused.
@@ -246,10 +262,11 @@ export function readAuthConfig(env: Env): AuthConfig {
   return Object.freeze({
     keys,
     algorithms: readAlgorithms(env, keys),
-    issuer: readText(env, "JWT_ISSUER"),
+    issuers: readList(env, "JWT_ISSUER"),
     audience: readText(env, "JWT_AUDIENCE"),
     subscribe: mode,
     cookie: readCookie(env),
     queryToken: readFlag(env, "AUTH_QUERY"),
+    keyVariable: keyVariable(keys),
   });
 }

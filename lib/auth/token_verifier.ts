@@ -65,6 +65,7 @@ async function importPublicKey(
   format: "spki" | "jwk",
   text: string,
   algorithms: readonly string[],
+  variable: string,
 ): Promise<Map<string, CryptoKey | Uint8Array>> {
   const keys = new Map<string, CryptoKey | Uint8Array>();
   let lastError: unknown = null;
@@ -80,7 +81,7 @@ async function importPublicKey(
   }
   if (keys.size === 0) {
     throw new KeyImportError(
-      `Cannot read JWT_PUBLIC_KEY: it is not a public key for ${
+      `Cannot read ${variable}: it is not a public key for ${
         algorithms.join(", ")
       } (${
         lastError instanceof Error ? lastError.message : String(lastError)
@@ -182,9 +183,12 @@ export function createTokenVerifier(
     // Imported once per algorithm, not on every verify (jose would).
     getKey = importSecret(keys.secret, config.algorithms).then(byAlgorithm);
   } else if (keys.kind === "publicKey") {
-    getKey = importPublicKey(keys.format, keys.text, config.algorithms).then(
-      byAlgorithm,
-    );
+    getKey = importPublicKey(
+      keys.format,
+      keys.text,
+      config.algorithms,
+      config.keyVariable,
+    ).then(byAlgorithm);
   } else {
     const jwks = createRemoteJWKSet(new URL(keys.url), {
       cooldownDuration: options.jwksCooldownMs ?? 30_000,
@@ -199,7 +203,7 @@ export function createTokenVerifier(
     algorithms: [...config.algorithms],
     requiredClaims: ["exp"],
     clockTolerance: CLOCK_SKEW_SECONDS,
-    ...(config.issuer === null ? {} : { issuer: config.issuer }),
+    ...(config.issuers.length === 0 ? {} : { issuer: [...config.issuers] }),
     ...(config.audience === null ? {} : { audience: config.audience }),
   };
   return {

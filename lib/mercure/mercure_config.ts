@@ -1,12 +1,19 @@
 /**
  * @module Mercure's own environment names, so a Mercure deployment's
  * settings carry over: `MERCURE_PUBLISHER_JWT_KEY` / `MERCURE_SUBSCRIBER_JWT_KEY`
- * (→ `JWT_SECRET`, or `JWT_PUBLIC_KEY` for a PEM), `MERCURE_*_JWT_ALG`
+ * (→ `JWT_SECRET`, or `JWT_PUBLIC_KEY` for a PEM; two different keys verify
+ * publishers and subscribers apart), `MERCURE_*_JWT_ALG`
  * (→ `JWT_ALGORITHMS`), `MERCURE_TRUSTED_ISSUERS` (→ `JWT_ISSUER`),
  * `MERCURE_RESOURCE_IDENTIFIER` (→ `JWT_AUDIENCE`), plus the endpoint's own
  * `MERCURE_ANONYMOUS`, `MERCURE_DISCOVERY_URL` and `MERCURE_SUBSCRIPTIONS`.
  * Pure. Web-only.
  */
+
+import {
+  type AuthConfig,
+  AuthConfigError,
+  readAuthConfig,
+} from "../auth/auth_config.ts";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -34,64 +41,148 @@ function given(env: Env, name: string): string | null {
   return raw === undefined || raw.trim() === "" ? null : raw.trim();
 }
 
+const PUBLISHER_KEY = "MERCURE_PUBLISHER_JWT_KEY";
+const SUBSCRIBER_KEY = "MERCURE_SUBSCRIBER_JWT_KEY";
+const PUBLISHER_ALG = "MERCURE_PUBLISHER_JWT_ALG";
+const SUBSCRIBER_ALG = "MERCURE_SUBSCRIBER_JWT_ALG";
+const HERALD_KEYS = ["JWT_SECRET", "JWT_PUBLIC_KEY", "JWKS_URL"] as const;
+
+/** The token settings, from herald's names and Mercure's. */
+export interface TokenSettings {
+  /** For subscribers, and for publishers too unless `publisherAuth` is set. */
+  readonly auth: AuthConfig;
+  /**
+   * For publishers (`POST /.well-known/mercure` and `POST /message`), when
+   * `MERCURE_PUBLISHER_JWT_KEY` and `MERCURE_SUBSCRIBER_JWT_KEY` differ;
+   * null: `auth` verifies them.
+   */
+  readonly publisherAuth: AuthConfig | null;
+}
+
+/** The herald variable a Mercure key goes to: a PEM is a public key. */
+function keyName(key: string): "JWT_PUBLIC_KEY" | "JWT_SECRET" {
+  return key.replaceAll("\\n", "\n").startsWith("-----BEGIN")
+    ? "JWT_PUBLIC_KEY"
+    : "JWT_SECRET";
+}
+
 /**
- * Returns `env` with Mercure's names translated to herald's. herald verifies
- * publishers and subscribers with one key, so the two keys must be equal; a
+ * Reads herald's token settings from `env`, `mercure` telling which herald
+ * names were translated from which Mercure names, so that an error names the
+ * variable the operator set.
+ */
+function readNamed(
+  env: Env,
+  mercure: Readonly<Record<string, string>>,
+): AuthConfig {
+  let auth: AuthConfig;
+  try {
+    auth = readAuthConfig(env);
+  } catch (error) {
+    if (!(error instanceof AuthConfigError)) throw error;
+    let message = error.message;
+    for (const [herald, name] of Object.entries(mercure)) {
+      message = message
+        .replace(new RegExp(`^Cannot read ${herald}:`), `Cannot read ${name}:`)
+        .replace(`does not go with ${herald}`, `does not go with ${name}`);
+    }
+    throw new MercureConfigError(message);
+  }
+  const variable = mercure[auth.keyVariable];
+  return variable === undefined
+    ? auth
+    : Object.freeze({ ...auth, keyVariable: variable });
+}
+
+/**
+ * Reads the token settings from herald's names and Mercure's:
+ * `MERCURE_PUBLISHER_JWT_KEY` / `MERCURE_SUBSCRIBER_JWT_KEY` (→ `JWT_SECRET`,
+ * or `JWT_PUBLIC_KEY` for a PEM), `MERCURE_*_JWT_ALG` (→ `JWT_ALGORITHMS`),
+ * `MERCURE_TRUSTED_ISSUERS` (→ `JWT_ISSUER`, several comma separated),
+ * `MERCURE_RESOURCE_IDENTIFIER` (→ `JWT_AUDIENCE`). One key given, or two
+ * equal ones, verifies everyone (with both algorithms); two different keys
+ * verify publishers and subscribers apart, each with its own algorithm. A
  * herald name and its Mercure name may not both be set.
  *
  * @throws {MercureConfigError} naming the variable and why
  */
-export function withMercureNames(env: Env): Env {
-  const publisher = given(env, "MERCURE_PUBLISHER_JWT_KEY");
-  const subscriber = given(env, "MERCURE_SUBSCRIBER_JWT_KEY");
-  const out: Record<string, string | undefined> = { ...env };
-  const put = (herald: string, mercure: string, value: string) => {
-    if (given(env, herald) !== null) {
+export function readTokenSettings(env: Env): TokenSettings {
+  const publisher = given(env, PUBLISHER_KEY);
+  const subscriber = given(env, SUBSCRIBER_KEY);
+  const shared: Record<string, string | undefined> = { ...env };
+  const put = (
+    out: Record<string, string | undefined>,
+    herald: string,
+    mercure: string,
+    value: string,
+  ) => {
+    const other = herald === "JWT_SECRET" || herald === "JWT_PUBLIC_KEY"
+      ? HERALD_KEYS.find((name) => given(env, name) !== null)
+      : given(env, herald) === null
+      ? undefined
+      : herald;
+    if (other !== undefined) {
       throw new MercureConfigError(
-        `Cannot read ${mercure}: ${herald} is set too; set only one of them`,
+        `Cannot read ${mercure}: ${other} is set too; set only one of them`,
       );
     }
     out[herald] = value;
   };
-  if (publisher !== null && subscriber !== null && publisher !== subscriber) {
-    throw new MercureConfigError(
-      "Cannot read MERCURE_SUBSCRIBER_JWT_KEY: herald verifies publishers and subscribers with one key; it must equal MERCURE_PUBLISHER_JWT_KEY",
-    );
-  }
-  const key = publisher ?? subscriber;
-  if (key !== null) {
-    const name = publisher !== null
-      ? "MERCURE_PUBLISHER_JWT_KEY"
-      : "MERCURE_SUBSCRIBER_JWT_KEY";
-    const pem = key.replaceAll("\\n", "\n").startsWith("-----BEGIN");
-    put(pem ? "JWT_PUBLIC_KEY" : "JWT_SECRET", name, key);
-  }
-  const algorithms = [
-    given(env, "MERCURE_PUBLISHER_JWT_ALG"),
-    given(env, "MERCURE_SUBSCRIBER_JWT_ALG"),
-  ].filter((a) => a !== null);
-  if (algorithms.length > 0) {
-    put(
-      "JWT_ALGORITHMS",
-      "MERCURE_PUBLISHER_JWT_ALG",
-      [...new Set(algorithms)].join(","),
-    );
-  }
   const issuers = given(env, "MERCURE_TRUSTED_ISSUERS");
   if (issuers !== null) {
-    const list = issuers.split(",").map((i) => i.trim()).filter((i) => i);
-    if (list.length !== 1) {
+    if (issuers.split(",").every((part) => part.trim() === "")) {
       throw new MercureConfigError(
-        "Cannot read MERCURE_TRUSTED_ISSUERS: herald trusts one issuer; give exactly one",
+        "Cannot read MERCURE_TRUSTED_ISSUERS: it names no issuer",
       );
     }
-    put("JWT_ISSUER", "MERCURE_TRUSTED_ISSUERS", list[0]!);
+    put(shared, "JWT_ISSUER", "MERCURE_TRUSTED_ISSUERS", issuers);
   }
   const audience = given(env, "MERCURE_RESOURCE_IDENTIFIER");
   if (audience !== null) {
-    put("JWT_AUDIENCE", "MERCURE_RESOURCE_IDENTIFIER", audience);
+    put(shared, "JWT_AUDIENCE", "MERCURE_RESOURCE_IDENTIFIER", audience);
   }
-  return out;
+  const publisherAlg = given(env, PUBLISHER_ALG);
+  const subscriberAlg = given(env, SUBSCRIBER_ALG);
+  if (publisher !== null && subscriber !== null && publisher !== subscriber) {
+    const subscriberEnv = { ...shared };
+    put(subscriberEnv, keyName(subscriber), SUBSCRIBER_KEY, subscriber);
+    if (subscriberAlg !== null) {
+      put(subscriberEnv, "JWT_ALGORITHMS", SUBSCRIBER_ALG, subscriberAlg);
+    }
+    const publisherEnv: Record<string, string | undefined> = {
+      JWT_ISSUER: shared.JWT_ISSUER,
+      JWT_AUDIENCE: shared.JWT_AUDIENCE,
+      JWT_ALGORITHMS: env.JWT_ALGORITHMS,
+    };
+    put(publisherEnv, keyName(publisher), PUBLISHER_KEY, publisher);
+    if (publisherAlg !== null) {
+      put(publisherEnv, "JWT_ALGORITHMS", PUBLISHER_ALG, publisherAlg);
+    }
+    return {
+      auth: readNamed(subscriberEnv, {
+        [keyName(subscriber)]: SUBSCRIBER_KEY,
+        ...(subscriberAlg === null ? {} : { JWT_ALGORITHMS: SUBSCRIBER_ALG }),
+      }),
+      publisherAuth: readNamed(publisherEnv, {
+        [keyName(publisher)]: PUBLISHER_KEY,
+        ...(publisherAlg === null ? {} : { JWT_ALGORITHMS: PUBLISHER_ALG }),
+      }),
+    };
+  }
+  const names: Record<string, string> = {};
+  const key = publisher ?? subscriber;
+  if (key !== null) {
+    const name = publisher !== null ? PUBLISHER_KEY : SUBSCRIBER_KEY;
+    put(shared, keyName(key), name, key);
+    names[keyName(key)] = name;
+  }
+  const algorithms = [publisherAlg, subscriberAlg].filter((a) => a !== null);
+  if (algorithms.length > 0) {
+    const name = publisherAlg !== null ? PUBLISHER_ALG : SUBSCRIBER_ALG;
+    put(shared, "JWT_ALGORITHMS", name, [...new Set(algorithms)].join(","));
+    names.JWT_ALGORITHMS = name;
+  }
+  return { auth: readNamed(shared, names), publisherAuth: null };
 }
 
 function readFlag(env: Env, name: string): boolean {

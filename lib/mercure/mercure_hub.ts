@@ -5,10 +5,16 @@
  * id uniqueness. It listens to the same bus as the {@linkcode Hub}, so an
  * update published through either API reaches both; each update is encoded
  * once, never per subscriber. Slow readers are cut off by the same
- * {@linkcode Subscriber} queue bound. Web-only.
+ * {@linkcode Subscriber} queue bound.
+ *
+ * With an engine whose log outlives the isolate (an {@linkcode EventLog}:
+ * Redis, KV), the log is warmed from it before the first cursor is answered
+ * or publisher id checked, and again after the bus lost events, so that a
+ * process started after the updates knows their ids. Web-only.
  */
-import type { Bus, HubEvent } from "../bus.ts";
-import { type EventId, parseId } from "../event_id.ts";
+import { type Bus, DuplicateKeyError, type HubEvent } from "../bus.ts";
+import type { EventLog } from "../engine.ts";
+import { compareIds, type EventId, parseId } from "../event_id.ts";
 import { HubClosedError, HubFullError } from "../hub.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { formatComment } from "../sse_format.ts";
@@ -37,8 +43,12 @@ export interface MercureHubOptions {
   heartbeatMs?: number;
   /** Bytes queued for one slow stream before it is cut off. @default {262144} */
   maxQueuedBytes?: number;
-  /** Mercure streams this isolate holds before `subscribe()` throws. @default {10000} */
+  /** Streams this isolate holds (with `otherStreams`) before `subscribe()` throws. @default {10000} */
   maxClients?: number;
+  /** The other streams this isolate holds (`/events`), counted against `maxClients`. @default {() => 0} */
+  otherStreams?: () => number;
+  /** Told the number of Mercure streams on this isolate whenever it changes. @default {none} */
+  onStreams?: (count: number) => void;
   /** Updates kept (all topics together) for replay and id uniqueness. @default {1000} */
   historySize?: number;
   /**
@@ -53,6 +63,8 @@ export interface MercureHubOptions {
   now?: () => number;
   /** Publish subscription updates when streams open and end (`MERCURE_SUBSCRIPTIONS`). @default {false} */
   subscriptions?: boolean;
+  /** The engine's log of all topics, read to learn updates this isolate did not see live. @default {none} */
+  log?: EventLog;
 }
 
 /** What a Mercure stream follows and may read. */
@@ -89,10 +101,12 @@ export class DuplicateIdError extends Error {
 }
 
 interface Entry {
+  /** The hub id, parsed: the log's order. */
+  readonly id: EventId;
   readonly update: ReceivedUpdate;
   /** Encoded the first time a stream needs it, then shared. */
   frame: Uint8Array | null;
-  readonly seq: number;
+  seq: number;
   /** An upper bound of what it holds: strings at 2 bytes a unit, the frame at 3. */
   readonly bytes: number;
 }
@@ -122,10 +136,6 @@ interface Stream {
   } | null;
 }
 
-/** The hub id of a log entry (checked to parse when it was logged). */
-function entry(last: Entry): EventId {
-  return parseId(last.update.hubId)!;
-}
 const encoder = new TextEncoder();
 
 function reaches(stream: Stream, update: ReceivedUpdate): boolean {
@@ -141,7 +151,7 @@ function reaches(stream: Stream, update: ReceivedUpdate): boolean {
  * import { LocalBus } from "../bus.ts";
  * import { MercureHub } from "./mercure_hub.ts";
  * const hub = new MercureHub(new LocalBus(), { heartbeatMs: 0 });
- * const { stream } = hub.subscribe({ matches: () => true, mayRead: () => false, lastEventId: null });
+ * const { stream } = await hub.subscribe({ matches: () => true, mayRead: () => false, lastEventId: null });
  * const id = await hub.publish({ topics: ["/a"], data: "x", id: "1", type: null, retry: null, private: false });
  * if (id !== "1") throw new Error();
  * await stream.cancel();
@@ -152,6 +162,8 @@ export class MercureHub {
   readonly #bus: Bus;
   readonly #maxQueuedBytes: number;
   readonly #maxClients: number;
+  readonly #otherStreams: () => number;
+  readonly #onStreams: (count: number) => void;
   readonly #historySize: number;
   readonly #historyMaxBytes: number;
   #logBytes = 0;
@@ -162,8 +174,16 @@ export class MercureHub {
   readonly #expiries = new Expiries<Subscriber>((subscriber) =>
     subscriber.end()
   );
-  readonly #log: Entry[] = [];
+  #log: Entry[] = [];
+  /** Wire id → seq of the newest entry with it. */
   readonly #ids = new Map<string, number>();
+  /** The hub ids in the log. */
+  readonly #hubIds = new Set<string>();
+  readonly #engineLog: EventLog | null;
+  /** Whether the log holds what the engine's log held when last read. */
+  #warmed = false;
+  #warming: Promise<void> | null = null;
+  readonly #unsubscribeLoss: () => void;
   readonly #unsubscribe: () => void;
   readonly #timer: ReturnType<typeof setInterval> | null;
   readonly #opening = encoder.encode(formatComment());
@@ -176,6 +196,8 @@ export class MercureHub {
     this.#bus = bus;
     this.#maxQueuedBytes = options.maxQueuedBytes ?? 256 * 1024;
     this.#maxClients = options.maxClients ?? 10000;
+    this.#otherStreams = options.otherStreams ?? (() => 0);
+    this.#onStreams = options.onStreams ?? (() => {});
     this.#historySize = options.historySize ?? 1000;
     this.#historyMaxBytes = options.historyMaxBytes ?? 64 * 1024 * 1024;
     this.#now = options.now ?? Date.now;
@@ -183,7 +205,11 @@ export class MercureHub {
     this.#subscriptions = options.subscriptions === true
       ? new SubscriptionIndex()
       : null;
+    this.#engineLog = options.log ?? null;
     this.#unsubscribe = bus.subscribe((event) => this.#receive(event));
+    // Events lost by the bus may still be in the engine's log: read it again.
+    this.#unsubscribeLoss = bus.onLoss?.(() => this.#warmed = false) ??
+      (() => {});
     const heartbeatMs = options.heartbeatMs ?? 15000;
     const heartbeat = encoder.encode(formatComment("keep-alive"));
     this.#timer = heartbeatMs > 0
@@ -219,23 +245,39 @@ export class MercureHub {
    * @throws {DuplicateIdError} when its id is the id of a retained update
    */
   async publish(update: MercureUpdate): Promise<string> {
+    if (update.id !== null && !this.#ids.has(update.id)) await this.warm();
     if (update.id !== null && this.#ids.has(update.id)) {
       throw new DuplicateIdError(update.id);
     }
-    const event = await this.#bus.publish(toDraft(update));
+    let event: HubEvent;
+    try {
+      // An engine that can claims the id in the publish itself (KV).
+      event = await this.#bus.publish(
+        toDraft(update),
+        update.id === null ? {} : { unique: update.id },
+      );
+    } catch (error) {
+      if (error instanceof DuplicateKeyError) {
+        throw new DuplicateIdError(update.id!);
+      }
+      throw error;
+    }
     return update.id ?? event.id;
   }
 
   /**
    * Opens a stream: with a cursor, the retained updates after it (all of
-   * them for `earliest` or an id no longer known) first, then live ones.
+   * them for `earliest` or an id no longer known) first, then live ones. A
+   * cursor this isolate does not know waits for the engine's log to be read.
    *
    * @throws {HubFullError} when this isolate holds `maxClients` streams
    * @throws {HubClosedError} when draining or closed
    */
-  subscribe(options: MercureSubscribeOptions): MercureStream {
+  async subscribe(options: MercureSubscribeOptions): Promise<MercureStream> {
+    const wanted = options.lastEventId;
+    if (wanted !== null && !this.#ids.has(wanted)) await this.warm();
     if (this.#closed) throw new HubClosedError();
-    if (this.#streams.size >= this.#maxClients) {
+    if (this.#streams.size + this.#otherStreams() >= this.#maxClients) {
       throw new HubFullError(this.#maxClients);
     }
     const subscriber = new Subscriber([], {
@@ -253,6 +295,7 @@ export class MercureHub {
       },
     };
     this.#streams.set(subscriber, stream);
+    this.#onStreams(this.#streams.size);
     this.#announce(stream, true);
     this.#expiries.set(
       subscriber,
@@ -297,7 +340,7 @@ export class MercureHub {
       ) return;
       subscriber.write(frame);
     }
-    subscriber.release(entry(backlog.at(-1)!));
+    subscriber.release(backlog.at(-1)!.id);
   }
 
   /** Ends every stream and refuses new ones; clients reconnect with their last id. */
@@ -312,40 +355,109 @@ export class MercureHub {
     this.#expiries.close();
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#unsubscribe();
+    this.#unsubscribeLoss();
   }
 
-  #receive(event: HubEvent): void {
+  /**
+   * Reads the engine's log into this isolate's (once, and again after a
+   * loss); a failure is logged and the isolate answers from what it has.
+   * Cursors and publisher ids call it themselves; `lastEventId` does not.
+   */
+  warm(): Promise<void> {
+    if (this.#engineLog === null || this.#warmed || this.#historySize === 0) {
+      return Promise.resolve();
+    }
+    this.#warming ??= this.#read(this.#engineLog).finally(() =>
+      this.#warming = null
+    );
+    return this.#warming;
+  }
+
+  async #read(log: EventLog): Promise<void> {
+    // Set first: a loss while reading clears it, so the next cursor reads again.
+    this.#warmed = true;
+    try {
+      const events = await log.tail({
+        limit: this.#historySize,
+        maxBytes: this.#historyMaxBytes,
+      });
+      this.#merge(events.map((event) => this.#entryOf(event)));
+    } catch (error) {
+      this.#warmed = false;
+      this.#logger.log(
+        "warn",
+        "Cannot read the engine's log; answering Mercure cursors from this isolate's memory",
+        { error: String(error) },
+      );
+    }
+  }
+
+  /**
+   * Adds the entries read from the engine that the log lacks. Live events
+   * that arrived meanwhile are in it already; the result is in hub-id order,
+   * each update once, within the bounds.
+   */
+  #merge(read: ReadonlyArray<Entry | null>): void {
+    const fresh = read.filter((e): e is Entry =>
+      e !== null && !this.#hubIds.has(e.update.hubId)
+    );
+    if (fresh.length === 0) return;
+    const all = [...fresh, ...this.#log];
+    all.sort((a, b) => compareIds(a.id, b.id));
+    this.#log = [];
+    this.#logBytes = 0;
+    this.#ids.clear();
+    this.#hubIds.clear();
+    for (const entry of all) {
+      entry.seq = ++this.#seq;
+      this.#append(entry);
+    }
+  }
+
+  /** The log entry of a bus event, or null (logged) when it is not readable. */
+  #entryOf(event: HubEvent): Entry | null {
     const update = fromEvent(event);
     const id = parseId(event.id);
     if (update === null || id === null) {
       this.#logger.log("warn", "Cannot read a Mercure update; skipped", {
         id: event.id,
       });
-      return;
+      return null;
     }
-    this.#subscriptions?.apply(update);
     // Encoded only when a Mercure stream takes it: herald's own events cost
     // a small log entry here, never a second encoding, when none does.
-    const entry: Entry = {
-      update,
-      frame: null,
-      seq: ++this.#seq,
-      bytes: entryBytes(update),
-    };
-    if (this.#historySize > 0) {
-      this.#log.push(entry);
-      this.#logBytes += entry.bytes;
-      this.#ids.set(update.wireId, entry.seq);
-      while (
-        this.#log.length > this.#historySize ||
-        this.#logBytes > this.#historyMaxBytes
-      ) {
-        const old = this.#log.shift()!;
-        this.#logBytes -= old.bytes;
-        if (this.#ids.get(old.update.wireId) === old.seq) {
-          this.#ids.delete(old.update.wireId);
-        }
+    return { id, update, frame: null, seq: 0, bytes: entryBytes(update) };
+  }
+
+  /** Appends `entry` to the log, then drops the oldest past the bounds. */
+  #append(entry: Entry): void {
+    this.#log.push(entry);
+    this.#logBytes += entry.bytes;
+    this.#ids.set(entry.update.wireId, entry.seq);
+    this.#hubIds.add(entry.update.hubId);
+    while (
+      this.#log.length > this.#historySize ||
+      this.#logBytes > this.#historyMaxBytes
+    ) {
+      const old = this.#log.shift()!;
+      this.#logBytes -= old.bytes;
+      this.#hubIds.delete(old.update.hubId);
+      if (this.#ids.get(old.update.wireId) === old.seq) {
+        this.#ids.delete(old.update.wireId);
       }
+    }
+  }
+
+  #receive(event: HubEvent): void {
+    const entry = this.#entryOf(event);
+    if (entry === null) return;
+    const { update, id } = entry;
+    this.#subscriptions?.apply(update);
+    // An event read from the engine's log before the bus brought it here is
+    // logged once; streams still get it (one that replayed it skips it).
+    if (this.#historySize > 0 && !this.#hubIds.has(update.hubId)) {
+      entry.seq = ++this.#seq;
+      this.#append(entry);
     }
     for (const stream of this.#streams.values()) {
       if (reaches(stream, update)) {
@@ -376,6 +488,7 @@ export class MercureHub {
   #remove(subscriber: Subscriber): void {
     const stream = this.#streams.get(subscriber);
     this.#streams.delete(subscriber);
+    this.#onStreams(this.#streams.size);
     if (stream !== undefined) this.#announce(stream, false);
     this.#expiries.delete(subscriber);
   }
