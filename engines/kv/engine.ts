@@ -34,6 +34,12 @@ export interface KvEngineOptions {
   path?: string | null;
   /** Events kept per topic for replay (HISTORY_SIZE); 0 keeps none. @default {1000} */
   historySize?: number;
+  /**
+   * Bytes all topics' stored events may hold (HISTORY_MAX_BYTES, counted as
+   * the memory history counts them); past it the topic published to least
+   * recently is removed first. @default {67108864}
+   */
+  historyMaxBytes?: number;
   /** Events older than this many ms are trimmed too; 0: by count alone. @default {0} */
   historyMaxAgeMs?: number;
   /** Events kept in the global log the followers read. @default {Math.max(10000, historySize * 10)} */
@@ -159,6 +165,11 @@ export async function openKvEngine(
     size: historySize,
     logSize,
     maxAgeMs: checkCount("historyMaxAgeMs", options.historyMaxAgeMs ?? 0, 0),
+    maxBytes: checkCount(
+      "historyMaxBytes",
+      options.historyMaxBytes ?? 64 * 1024 * 1024,
+      0,
+    ),
     intervalMs: checkCount("trimIntervalMs", options.trimIntervalMs ?? 2000, 1),
     logger,
     now,
