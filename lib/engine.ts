@@ -14,7 +14,7 @@ export type EngineKind = "memory" | "redis" | "kv";
 
 /**
  * Delivery, history, presence and shutdown of one hub instance. Optional
- * capabilities stay on the bus as optional members (`node`, `late`,
+ * capabilities stay on the bus as optional members (`instance`, `late`,
  * `onLoss`), so an engine that has no such power leaves them out.
  */
 export interface Engine {

@@ -18,7 +18,7 @@ Deno.test("parseId() reads a versionstamp; versionstamps order by their digits, 
   assert.deepEqual(stamp, {
     ms: 0,
     seq: 0,
-    node: "",
+    instance: "",
     stamp: "00000000000000050000",
   });
   assert.ok(
@@ -169,11 +169,11 @@ Deno.test("KvPresence leaves out an instance whose entry is older than its lifet
   kv.close();
   engine.bus.reportClients(1);
   await eventually(
-    () => engine.bus.presence().isolates === 2,
+    () => engine.bus.presence().instances === 2,
     5000,
     "the live peer",
   );
-  assert.deepEqual(engine.bus.presence(), { clients: 3, isolates: 2 });
+  assert.deepEqual(engine.bus.presence(), { clients: 3, instances: 2 });
 });
 
 Deno.test("kv engine carries the private flag through the log and the topic keys unchanged", async () => {

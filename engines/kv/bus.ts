@@ -76,7 +76,7 @@ export class KvBus implements Bus {
   }
 
   /** This instance's name. */
-  get node(): string {
+  get instance(): string {
     return this.#options.instance;
   }
 

@@ -12,7 +12,7 @@
  * mutations; a local file took about 2,000 events/s; on Deploy every write
  * goes to the primary region.
  */
-import { randomNodeName } from "../../lib/bus.ts";
+import { randomInstanceName } from "../../lib/bus.ts";
 import { checkEngineCount, type Engine } from "../../lib/engine.ts";
 import { type Logger, silentLogger } from "../../lib/log.ts";
 import { KvBus } from "./bus.ts";
@@ -54,7 +54,7 @@ export interface KvEngineOptions {
   presenceTtlMs?: number;
   /** Prefix of every key, so hubs (or tests) can share a database. @default {["herald"]} */
   keyPrefix?: readonly string[];
-  /** This instance's name. @default {randomNodeName()} */
+  /** This instance's name. @default {randomInstanceName()} */
   instance?: string;
   /** Where failures are written. @default {silentLogger} */
   logger?: Logger;
@@ -110,7 +110,7 @@ export async function openKvEngine(
   );
   const path = options.path ?? null;
   const logger = options.logger ?? silentLogger;
-  const instance = options.instance ?? randomNodeName();
+  const instance = options.instance ?? randomInstanceName();
   const keys = new KvKeys(options.keyPrefix);
   let kv: Deno.Kv;
   let start = "";
