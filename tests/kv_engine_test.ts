@@ -311,3 +311,23 @@ Deno.test("KvTrimmer trims the oldest events of a lone topic over historyMaxByte
   assert.deepEqual(plan.events, published.slice(-held));
   assert.deepEqual(plan.reset, { reason: "history-exceeded", topics: ["t"] });
 });
+
+Deno.test("KvTrimmer removes a least recently published topic of more than one batch whole before the next topic", async () => {
+  await using file = await tempKvFile();
+  await using engine = await openTestKvEngine(file.path, {
+    historyMaxBytes: 45_000,
+  });
+  for (let i = 0; i < 600; i++) {
+    await engine.bus.publish(draft("big", `${i}`));
+  }
+  const small = await engine.bus.publish(draft("small", "z".repeat(10_000)));
+  const newest = await engine.bus.publish(draft("newest", "z".repeat(10_000)));
+  await engine.trim();
+  const after = await stored(file.path);
+  assert.deepEqual(after.topics.sort(), ["newest", "small"]);
+  assert.deepEqual(after.events, { newest: 1, small: 1 });
+  assert.deepEqual(
+    (await engine.history.replay(["small", "newest"], small.id)).events,
+    [newest],
+  );
+});

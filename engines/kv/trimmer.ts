@@ -134,12 +134,15 @@ export class KvTrimmer {
    */
   async #keepBudget(topics: readonly [string, string][]): Promise<boolean> {
     const { maxBytes } = this.#options;
-    for (let i = 0; i < topics.length && !this.#closed; i++) {
+    // A topic of more than one batch takes several writes; a bounded number
+    // of retries keeps a round finite when other instances trim at once.
+    for (let i = 0, retries = 0; i < topics.length && !this.#closed; i++) {
       const held = countOf(await this.#kv.get(this.#keys.allBytes));
       if (held <= maxBytes) return true;
       const [topic] = topics[i]!;
       if (i < topics.length - 1) {
-        await this.#trimTopic(topic, { keep: 0, cutoff: -Infinity, free: 0 });
+        const cut = { keep: 0, cutoff: -Infinity, free: 0 };
+        if (!await this.#trimTopic(topic, cut) && retries++ < 64) i--;
         continue;
       }
       // The newest topic alone is over budget: its oldest events go.
