@@ -201,6 +201,8 @@ async function stored(path: string): Promise<{
   events: Record<string, number>;
   counts: Record<string, number>;
   allBytes: number;
+  log: number;
+  logBytes: number;
 }> {
   const kv = await Deno.openKv(path);
   const keys = new KvKeys();
@@ -220,8 +222,18 @@ async function stored(path: string): Promise<{
     counts[String(entry.key.at(-1))] = Number(entry.value.value);
   }
   const all = await kv.get<Deno.KvU64>(keys.allBytes);
+  const logBytes = await kv.get<Deno.KvU64>(keys.logBytes);
+  let log = 0;
+  for await (const _ of kv.list({ prefix: keys.log })) log++;
   kv.close();
-  return { topics, events, counts, allBytes: Number(all.value?.value ?? 0) };
+  return {
+    topics,
+    events,
+    counts,
+    allBytes: Number(all.value?.value ?? 0),
+    log,
+    logBytes: Number(logBytes.value?.value ?? 0),
+  };
 }
 
 Deno.test("KvTrimmer removes a topic from the topic list with its last event, and a replay from before it reports the reset", async () => {
@@ -307,6 +319,8 @@ Deno.test("KvTrimmer trims the oldest events of a lone topic over historyMaxByte
   const held = after.events.t ?? 0;
   assert.ok(held > 0 && held < 30, `${held} events held`);
   assert.deepEqual(after.counts, { t: held }, "the counter matches the keys");
+  assert.ok(after.logBytes <= 2000, `${after.logBytes} bytes in the log`);
+  assert.equal(after.log, held, "the log keeps as many as the topic");
   const plan = await engine.history.replay(["t"], published[0]!.id);
   assert.deepEqual(plan.events, published.slice(-held));
   assert.deepEqual(plan.reset, { reason: "history-exceeded", topics: ["t"] });

@@ -108,6 +108,7 @@ export class KvBus implements Bus {
         .sum(keys.bytes(draft.topic), plus(bytes))
         .sum(keys.allBytes, plus(bytes))
         .sum(keys.logCount, plus(1))
+        .sum(keys.logBytes, plus(bytes))
         .set(keys.bell, record.at)
         .commit();
     } catch (error) {

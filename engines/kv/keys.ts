@@ -9,10 +9,10 @@
  *   versionstamp tells the trimmer which topic was published to least
  *   recently; removed with the topic's last event.
  * - `[p, "count", topic]`, `[p, "bytes", topic]`, `[p, "bytes-all"]`,
- *   `[p, "log-count"]`: what is held (events of a topic, their bytes, bytes
- *   of all topics, events in the log), as `Deno.KvU64` sums: a publish adds,
- *   a trim subtracts in the atomic write that deletes, so the trimmer reads
- *   only what it removes.
+ *   `[p, "log-count"]`, `[p, "log-bytes"]`: what is held (events of a topic,
+ *   their bytes, bytes of all topics, events in the log and their bytes), as
+ *   `Deno.KvU64` sums: a publish adds, a trim subtracts in the atomic write
+ *   that deletes, so the trimmer reads only what it removes.
  * - `[p, "floor", topic]` / `[p, "log-floor"]`: the newest stamp trimmed away;
  *   a replay (or a follower) from before it may miss events.
  * - `[p, "forgotten"]`: the newest stamp of any topic removed whole; a replay
@@ -68,6 +68,11 @@ export class KvKeys {
   /** Events held in the global log. */
   get logCount(): Deno.KvKey {
     return [...this.#prefix, "log-count"];
+  }
+
+  /** Bytes held in the global log. */
+  get logBytes(): Deno.KvKey {
+    return [...this.#prefix, "log-bytes"];
   }
 
   /** The newest stamp of any topic removed whole. */

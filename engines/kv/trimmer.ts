@@ -4,7 +4,7 @@
  * ones), removes a topic whole with its last event, keeps the bytes of all
  * topics within `maxBytes` by removing the topic published to least recently
  * first (as the memory history does), and trims the global log to its newest
- * `logSize`.
+ * `logSize` events, within `maxBytes` too.
  *
  * What is held is counted in `Deno.KvU64` sums (see keys.ts), so a round
  * reads the counters and then only the events it deletes, oldest first:
@@ -103,6 +103,12 @@ export class KvTrimmer {
         topics.push([String(entry.key.at(-1)), entry.versionstamp]);
       }
       topics.sort((a, b) => a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0);
+      // Forget what was remembered of topics that left the list, so this map
+      // stays as small as the list.
+      const listed = new Set(topics.map(([topic]) => topic));
+      for (const topic of this.#seen.keys()) {
+        if (!listed.has(topic)) this.#seen.delete(topic);
+      }
       const newest = topics.at(-1)?.[1] ?? "";
       for (const [topic, stamp] of topics) {
         // By count alone, a topic not published to since its last trim has
@@ -235,26 +241,31 @@ export class KvTrimmer {
   /** Deletes (one batch of) the log past `keep` or older than `cutoff`. */
   async #trimLog(keep: number, cutoff: number): Promise<boolean> {
     const keys = this.#keys;
-    const [countEntry, floor] = await this.#kv.getMany<unknown[]>([
-      keys.logCount,
-      keys.logFloor,
-    ]);
+    const [countEntry, bytesEntry, floor] = await this.#kv.getMany<unknown[]>(
+      [keys.logCount, keys.logBytes, keys.logFloor],
+    );
     const count = countOf(countEntry!);
+    const held = countOf(bytesEntry!);
     const excess = count - keep;
-    if (excess <= 0 && cutoff === -Infinity) return true;
+    const free = held - this.#options.maxBytes;
+    if (excess <= 0 && free <= 0 && cutoff === -Infinity) return true;
     const gone: Deno.KvKey[] = [];
+    let bytes = 0;
     let more = false;
     for await (
       const event of this.#kv.list<KvRecord>({ prefix: keys.log }, {
         limit: BATCH + 1,
       })
     ) {
-      if (gone.length >= excess && event.value.at >= cutoff) break;
+      if (
+        gone.length >= excess && event.value.at >= cutoff && bytes >= free
+      ) break;
       if (gone.length === BATCH) {
         more = true;
         break;
       }
       gone.push(event.key);
+      bytes += bytesOf(event.value);
     }
     if (gone.length === 0) return true;
     const newestGone = stampOf(gone.at(-1)!);
@@ -262,6 +273,7 @@ export class KvTrimmer {
     const atomic = this.#kv.atomic().check(floor!);
     for (const key of gone) atomic.delete(key);
     atomic.sum(keys.logCount, minus(Math.min(gone.length, count)))
+      .sum(keys.logBytes, minus(Math.min(bytes, held)))
       .set(keys.logFloor, old !== null && old > newestGone ? old : newestGone);
     const result = await atomic.commit();
     return result.ok && !more;
