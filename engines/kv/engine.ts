@@ -10,7 +10,7 @@
  * Limits, told plainly: one value is at most 64 KiB (so messages are capped
  * at {@linkcode KV_MAX_MESSAGE_BYTES}), one atomic write at most 1,000
  * mutations (a publish makes 9, a trim at most 506); a local file took
- * about 950–1,600 events/s from one publisher on a shared 2-core machine
+ * about 700–1,600 events/s from one publisher on a shared 2-core machine
  * (BENCHMARKS.md); on Deploy every write goes to the primary region.
  */
 import { randomInstanceName } from "../../lib/bus.ts";
