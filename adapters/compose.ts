@@ -41,6 +41,7 @@ async function connectEngine(config: Config): Promise<Engine> {
           path: config.kvPath,
           historySize: config.historySize,
           historyMaxAgeMs: config.historyMaxAgeMs,
+          historyMaxBytes: config.historyMaxBytes,
           logger: consoleLogger,
         });
       }

@@ -1,9 +1,13 @@
 /**
- * @module The bus: the seam that carries published events between isolates
- * (and, later, machines) and gives them their order. It knows events, not
- * HTTP. Web-only. {@linkcode LocalBus} is the in-memory default for one
- * isolate; `BroadcastChannelBus` spans the isolates of one process; an engine
- * such as Redis Streams can implement the same interface and supply its own ids.
+ * @module The bus: the seam that carries published events between hub
+ * instances and gives them their order. It knows events, not HTTP. Web-only.
+ *
+ * One word names a running hub throughout: an **instance** (an isolate under
+ * `deno serve --parallel`, a `deno task start` process beside others on one
+ * Redis or KV file, a Deno Deploy instance). {@linkcode LocalBus} is the
+ * in-memory default for one instance; `BroadcastChannelBus` spans the
+ * isolates of one process; the Redis and KV engines span processes and
+ * machines and supply their own ids.
  */
 import { formatId } from "./event_id.ts";
 import { HybridClock } from "./hybrid_clock.ts";
@@ -15,7 +19,7 @@ export interface EventDraft {
   readonly topic: string;
   /** The SSE event name, e.g. "chat". */
   readonly event: string;
-  /** The SSE data, already serialised (JSON text). Identical on every isolate. */
+  /** The SSE data, already serialised (JSON text). Identical on every instance. */
   readonly data: string;
   /**
    * Set on a private event: only streams whose token grants its topic get it,
@@ -33,13 +37,13 @@ export interface HubEvent extends EventDraft {
 
 /** Who is connected, as far as the bus can tell. */
 export interface Presence {
-  /** Streams open on every isolate the bus can see, this one included. */
+  /** Streams open on every instance the bus can see, this one included. */
   readonly clients: number;
-  /** Isolates the bus can see, this one included. */
-  readonly isolates: number;
+  /** Instances the bus can see, this one included. */
+  readonly instances: number;
 }
 
-/** How delivery between isolates went, for a bus that numbers its frames. */
+/** How delivery between instances went, for a bus that numbers its frames. */
 export interface DeliveryCounts {
   /** Data frames posted. */
   readonly framesSent: number;
@@ -55,7 +59,7 @@ export interface DeliveryCounts {
 
 /** Why a bus lost events for good (see {@linkcode BusLoss}). */
 export type LossReason =
-  /** Isolates lost messages between them and could not recover them. */
+  /** Instances lost messages between them and could not recover them. */
   | "bus-gap"
   /** The shared log was recreated (e.g. Redis restarted empty). */
   | "log-recreated"
@@ -76,26 +80,26 @@ export interface BusLoss {
 }
 
 /**
- * Carries events to every isolate and orders them.
+ * Carries events to every instance and orders them.
  *
  * The contract every implementation keeps:
  * - `publish()` gives the draft an id and resolves with the event once the bus
  *   has accepted it; it rejects (with {@linkcode BusUnavailableError}) when it
  *   cannot, so nothing is dropped silently.
- * - Every listener sees every published event, from every isolate, this one
+ * - Every listener sees every published event, from every instance, this one
  *   included, exactly once and in increasing id order; what it loses for
  *   good despite that, it reports through `onLoss`, never silently.
- * - Presence sums the client counts that isolates report.
+ * - Presence sums the client counts that instances report.
  */
 export interface Bus {
-  /** This isolate's name on the bus, when it has one (shown in welcomes and stats). */
-  readonly node?: string;
+  /** This instance's name on the bus, when it has one (shown in welcomes and stats). */
+  readonly instance?: string;
   /**
    * Events delivered out of order because their sender went silent past its
    * timeout (see total_order.ts), when the bus orders events itself.
    */
   readonly late?: number;
-  /** Gives the draft an id and carries it to every isolate. */
+  /** Gives the draft an id and carries it to every instance. */
   publish(draft: EventDraft, options?: PublishOptions): Promise<HubEvent>;
   /** Calls `listener` with every event in id order; returns the unsubscribe function. */
   subscribe(listener: (event: HubEvent) => void): () => void;
@@ -105,9 +109,9 @@ export interface Bus {
    * cannot lose events (LocalBus) has no such power.
    */
   onLoss?(listener: (loss: BusLoss) => void): () => void;
-  /** Tells the other isolates how many streams this isolate holds. */
+  /** Tells the other instances how many streams this instance holds. */
   reportClients(count: number): void;
-  /** Clients and isolates across the hub. */
+  /** Clients and instances across the hub. */
   presence(): Presence;
   /** Stops carrying events and releases timers and channels. */
   close(): Promise<void>;
@@ -117,15 +121,15 @@ export interface Bus {
    * in-process bus is always ready.
    */
   unready?(): string | null;
-  /** How delivery between isolates went, when the bus numbers its frames. */
+  /** How delivery between instances went, when the bus numbers its frames. */
   readonly delivery?: DeliveryCounts;
   /**
-   * Sends `read()` (this isolate's counters) to the other isolates with each
-   * presence message, so that any isolate can sum them. Optional: a bus
-   * with one isolate has no one to tell.
+   * Sends `read()` (this instance's counters) to the other instances with
+   * each presence message, so that any instance can sum them. Optional: a
+   * bus with one instance has no one to tell.
    */
   shareCounters?(read: () => Readonly<Record<string, number>>): void;
-  /** The latest counters each other isolate shared (up to one presence period old). */
+  /** The latest counters each other instance shared (up to one presence period old). */
   peerCounters?(): ReadonlyArray<Readonly<Record<string, number>>>;
 }
 
@@ -158,8 +162,8 @@ export class BusUnavailableError extends Error {
   }
 }
 
-/** Makes a random isolate name of six `[a-z0-9]` characters. */
-export function randomNodeName(): string {
+/** Makes a random instance name of six `[a-z0-9]` characters. */
+export function randomInstanceName(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(6));
   let name = "";
   for (const byte of bytes) name += (byte % 36).toString(36);
@@ -167,8 +171,8 @@ export function randomNodeName(): string {
 }
 
 /**
- * The bus of a single isolate: ids from a {@linkcode HybridClock}, delivery
- * to every listener before `publish()` resolves, presence of this isolate alone.
+ * The bus of a single instance: ids from a {@linkcode HybridClock}, delivery
+ * to every listener before `publish()` resolves, presence of this instance alone.
  *
  * @example Publish and receive
  * ```ts
@@ -188,15 +192,15 @@ export class LocalBus implements Bus {
   #clients = 0;
   #closed = false;
 
-  /** Makes a bus; `node` names this isolate in ids. */
-  constructor(node: string = randomNodeName()) {
-    this.#clock = new HybridClock(node);
+  /** Makes a bus; `instance` names this instance in ids. */
+  constructor(instance: string = randomInstanceName()) {
+    this.#clock = new HybridClock(instance);
     this.#horizon = formatId(this.#clock.next());
   }
 
-  /** This isolate's name, as written in its ids. */
-  get node(): string {
-    return this.#clock.node;
+  /** This instance's name, as written in its ids. */
+  get instance(): string {
+    return this.#clock.instance;
   }
 
   /** Gives the draft an id and delivers it to every listener. */
@@ -216,14 +220,14 @@ export class LocalBus implements Bus {
     return this.#listeners.add(listener);
   }
 
-  /** Records this isolate's client count. */
+  /** Records this instance's client count. */
   reportClients(count: number): void {
     this.#clients = count;
   }
 
-  /** This isolate alone. */
+  /** This instance alone. */
   presence(): Presence {
-    return { clients: this.#clients, isolates: 1 };
+    return { clients: this.#clients, instances: 1 };
   }
 
   /** The id made when the bus started. */

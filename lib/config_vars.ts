@@ -55,7 +55,7 @@ export const CONFIG_VARS: readonly ConfigVar[] = Object.freeze([
   {
     name: "HISTORY_MAX_BYTES",
     fallback: "67108864",
-    meaning: "memory the replay history may use in all",
+    meaning: "bytes the replay history may hold in all (memory, or KV)",
   },
   {
     name: "PUBLISH_TOKEN",

@@ -14,7 +14,7 @@ export type EngineKind = "memory" | "redis" | "kv";
 
 /**
  * Delivery, history, presence and shutdown of one hub instance. Optional
- * capabilities stay on the bus as optional members (`node`, `late`,
+ * capabilities stay on the bus as optional members (`instance`, `late`,
  * `onLoss`), so an engine that has no such power leaves them out.
  */
 export interface Engine {
@@ -25,8 +25,8 @@ export interface Engine {
   /** Answers replays after an id. */
   readonly history: EventHistory;
   /**
-   * The log of every topic's events that outlives this isolate, when the
-   * engine keeps one (Redis, KV); absent when each isolate hears every
+   * The log of every topic's events that outlives this instance, when the
+   * engine keeps one (Redis, KV); absent when each instance hears every
    * event itself (memory).
    */
   readonly log?: EventLog;
@@ -49,7 +49,7 @@ export interface TailBounds {
  * An optional power of an engine: the retained events of all topics, shared
  * by every process on it. The Mercure hub reads it to learn ids it did not
  * see live (a process started after they were published), so that replay and
- * publisher-id uniqueness do not depend on one isolate's memory.
+ * publisher-id uniqueness do not depend on one instance's memory.
  */
 export interface EventLog {
   /**

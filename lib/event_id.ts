@@ -1,9 +1,9 @@
 /**
  * @module Event ids: their text form and their order. Web-only.
  *
- * An id is `<ms>-<seq>` or `<ms>-<seq>-<node>`: milliseconds since the epoch,
+ * An id is `<ms>-<seq>` or `<ms>-<seq>-<instance>`: milliseconds since the epoch,
  * a counter within that millisecond, and (for ids made by a
- * {@linkcode HybridClock}) the short name of the isolate that made it, which
+ * {@linkcode HybridClock}) the short name of the instance that made it, which
  * breaks ties. Redis stream ids (`<ms>-<seq>`) are ids of the same form, so an
  * engine that orders events itself can supply them unchanged.
  *
@@ -20,8 +20,8 @@ export interface EventId {
   readonly ms: number;
   /** Counter within the millisecond. */
   readonly seq: number;
-  /** The isolate that made the id ("" when the id has no node part). */
-  readonly node: string;
+  /** The instance that made the id ("" when the id has no instance part). */
+  readonly instance: string;
   /** A Deno KV versionstamp's 20 hex digits; absent for clock ids. */
   readonly stamp?: string;
 }
@@ -31,21 +31,23 @@ const STAMP_PATTERN = /^[0-9a-f]{20}$/;
 
 /** Reads an id's text, or returns null when it is not an id of this hub. */
 export function parseId(text: string): EventId | null {
-  if (STAMP_PATTERN.test(text)) return { ms: 0, seq: 0, node: "", stamp: text };
+  if (STAMP_PATTERN.test(text)) {
+    return { ms: 0, seq: 0, instance: "", stamp: text };
+  }
   const match = ID_PATTERN.exec(text);
   if (match === null) return null;
   const ms = Number(match[1]);
   const seq = Number(match[2]);
   if (!Number.isSafeInteger(ms) || !Number.isSafeInteger(seq)) return null;
-  return { ms, seq, node: match[3] ?? "" };
+  return { ms, seq, instance: match[3] ?? "" };
 }
 
 /** Writes an id as text; the inverse of {@linkcode parseId}. */
 export function formatId(id: EventId): string {
   if (id.stamp !== undefined) return id.stamp;
-  return id.node === ""
+  return id.instance === ""
     ? `${id.ms}-${id.seq}`
-    : `${id.ms}-${id.seq}-${id.node}`;
+    : `${id.ms}-${id.seq}-${id.instance}`;
 }
 
 /** Orders two ids: negative when `a` comes first, 0 when equal, positive after. */
@@ -55,11 +57,11 @@ export function compareIds(a: EventId, b: EventId): number {
   const left = a.stamp ?? "";
   const right = b.stamp ?? "";
   if (left !== right) return left < right ? -1 : 1;
-  return a.node < b.node ? -1 : a.node > b.node ? 1 : 0;
+  return a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0;
 }
 
 /** The id that sorts before every other. */
-export const ZERO_ID: EventId = Object.freeze({ ms: 0, seq: 0, node: "" });
+export const ZERO_ID: EventId = Object.freeze({ ms: 0, seq: 0, instance: "" });
 
 /** Returns the later of two ids. */
 export function maxId(a: EventId, b: EventId): EventId {

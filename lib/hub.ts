@@ -30,7 +30,7 @@ export interface HubOptions {
   updateIntervalMs?: number;
   /** The `retry:` sent when a stream opens, in ms. @default {5000} */
   retryMs?: number;
-  /** Streams this isolate holds before `subscribe()` throws. @default {10000} */
+  /** Streams this instance holds before `subscribe()` throws. @default {10000} */
   maxClients?: number;
   /** Bytes queued for one slow stream before it is cut off. @default {262144} */
   maxQueuedBytes?: number;
@@ -72,29 +72,33 @@ export const EXPIRED_RETRY_MS = 500;
 
 /** What `GET /stats` shows. */
 export interface HubStats {
-  /** Streams open across every isolate the bus can see (both endpoints). */
+  /** Streams open across every instance the bus can see (both endpoints). */
   readonly clients: number;
-  /** Isolates the bus can see. */
+  /** Instances the bus can see. */
+  readonly instances: number;
+  /** The same as `instances`, under the name the HTTP contract publishes. */
   readonly isolates: number;
-  /** Topics followed by at least one stream on this isolate. */
+  /** Topics followed by at least one stream on this instance. */
   readonly topics: number;
-  /** Streams open on this isolate, `/events` and `/.well-known/mercure` together. */
+  /** Streams open on this instance, `/events` and `/.well-known/mercure` together. */
   readonly localClients: number;
   /** Of those, the streams of `/.well-known/mercure`. */
   readonly mercureClients: number;
-  /** Events this isolate received from the bus. */
+  /** Events this instance received from the bus. */
   readonly events: number;
-  /** Streams this isolate cut off because their reader fell behind. */
+  /** Streams this instance cut off because their reader fell behind. */
   readonly dropped: number;
-  /** The name of the isolate that answered, when the bus has one. */
+  /** The name of the instance that answered, when the bus has one. */
+  readonly instance: string | null;
+  /** The same as `instance`, under the name welcomes and stats first published. */
   readonly isolate: string | null;
-  /** Events this isolate delivered out of order (a peer went silent too long). */
+  /** Events this instance delivered out of order (a peer went silent too long). */
   readonly late: number;
   /** Times the bus lost events for good and told the streams with a reset. */
   readonly losses: number;
 }
 
-/** Raised by {@linkcode Hub.subscribe} when this isolate holds `maxClients` streams. */
+/** Raised by {@linkcode Hub.subscribe} when this instance holds `maxClients` streams. */
 export class HubFullError extends Error {
   /** Makes the error for a hub at `limit` streams. */
   constructor(limit: number) {
@@ -158,7 +162,7 @@ function resetFrame(fields: Record<string, unknown>): Uint8Array {
 /**
  * Topics, subscribers and the timers they share.
  *
- * @example Subscribe and publish in one isolate
+ * @example Subscribe and publish in one instance
  * ```ts
  * import { Hub } from "./hub.ts";
  * import { LocalBus } from "./bus.ts";
@@ -255,7 +259,7 @@ export class Hub {
    * it are replayed first (after an `event: reset` when some are lost), then
    * live events follow with no gap and no duplicate.
    *
-   * @throws {HubFullError} when this isolate holds `maxClients` streams
+   * @throws {HubFullError} when this instance holds `maxClients` streams
    * @throws {HubClosedError} when the hub is draining or closed
    */
   subscribe(
@@ -319,7 +323,7 @@ export class Hub {
     return subscriber.stream;
   }
 
-  /** Publishes a validated request to every isolate; resolves with its id. */
+  /** Publishes a validated request to every instance; resolves with its id. */
   async publish(request: PublishRequest): Promise<HubEvent> {
     const data = eventData({
       message: request.message,
@@ -354,14 +358,14 @@ export class Hub {
     return this.#bus.unready?.() ?? null;
   }
 
-  /** The bus's delivery counts between isolates, when it keeps them. */
+  /** The bus's delivery counts between instances, when it keeps them. */
   delivery(): DeliveryCounts | undefined {
     return this.#bus.delivery;
   }
 
   /**
-   * This isolate's counters, by name (see lib/metrics.ts for the names):
-   * what the bus shares with the other isolates every presence period.
+   * This instance's counters, by name (see lib/metrics.ts for the names):
+   * what the bus shares with the other instances every presence period.
    */
   counters(): Record<string, number> {
     const counters: Record<string, number> = {
@@ -387,8 +391,8 @@ export class Hub {
   }
 
   /**
-   * {@linkcode Hub.counters} summed over this isolate and the latest the bus
-   * heard from each other isolate (so up to one presence period old).
+   * {@linkcode Hub.counters} summed over this instance and the latest the bus
+   * heard from each other instance (so up to one presence period old).
    */
   totals(): Record<string, number> {
     const totals = this.counters();
@@ -400,7 +404,7 @@ export class Hub {
     return totals;
   }
 
-  /** What this isolate's history holds and dropped, when it can tell. */
+  /** What this instance's history holds and dropped, when it can tell. */
   historyCounts(): HistoryCounts | undefined {
     return this.#history.counts;
   }
@@ -428,13 +432,15 @@ export class Hub {
     const presence = this.#bus.presence();
     return {
       clients: presence.clients,
-      isolates: presence.isolates,
+      instances: presence.instances,
+      isolates: presence.instances,
       topics: this.#topics.size,
       localClients: this.#subscribers.size + this.#mercureStreams,
       mercureClients: this.#mercureStreams,
       events: this.#events,
       dropped: this.#dropped,
-      isolate: this.#bus.node ?? null,
+      instance: this.#bus.instance ?? null,
+      isolate: this.#bus.instance ?? null,
       late: this.#bus.late ?? 0,
       losses: this.#losses,
     };
@@ -475,7 +481,8 @@ export class Hub {
         message,
         reason,
         retry,
-        isolate: this.#bus.node ?? null,
+        instance: this.#bus.instance ?? null,
+        isolate: this.#bus.instance ?? null,
         timestamp: new Date(this.#now()).toISOString(),
       }),
     }));
@@ -592,7 +599,8 @@ export class Hub {
           : "Connected to herald",
         topics,
         retry: this.#retryMs,
-        isolate: this.#bus.node ?? null,
+        instance: this.#bus.instance ?? null,
+        isolate: this.#bus.instance ?? null,
         timestamp: new Date(this.#now()).toISOString(),
       }),
     }));

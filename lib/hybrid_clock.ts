@@ -1,6 +1,6 @@
 /**
  * @module Hybrid logical clock: makes ids that follow wall-clock time but never
- * go backwards, and that come after every id this isolate has seen. Web-only.
+ * go backwards, and that come after every id this instance has seen. Web-only.
  */
 import { compareIds, type EventId, ZERO_ID } from "./event_id.ts";
 
@@ -17,7 +17,7 @@ export interface HybridClockOptions {
 /**
  * A hybrid logical clock (Kulkarni et al., 2014). `next()` is strictly
  * increasing even when the wall clock goes backwards, and `observe()` moves it
- * past an id seen from another isolate, so a later `next()` sorts after it.
+ * past an id seen from another instance, so a later `next()` sorts after it.
  *
  * @example Ids always increase
  * ```ts
@@ -29,22 +29,24 @@ export interface HybridClockOptions {
  * ```
  */
 export class HybridClock {
-  readonly #node: string;
+  readonly #instance: string;
   readonly #now: () => number;
   #last: EventId = ZERO_ID;
 
-  /** Makes a clock whose ids carry `node`, a short `[a-z0-9]` isolate name. */
-  constructor(node: string, options: HybridClockOptions = {}) {
-    if (!/^[a-z0-9]{1,16}$/.test(node)) {
-      throw new RangeError(`Cannot create clock: bad node name "${node}"`);
+  /** Makes a clock whose ids carry `instance`, a short `[a-z0-9]` instance name. */
+  constructor(instance: string, options: HybridClockOptions = {}) {
+    if (!/^[a-z0-9]{1,16}$/.test(instance)) {
+      throw new RangeError(
+        `Cannot create clock: bad instance name "${instance}"`,
+      );
     }
-    this.#node = node;
+    this.#instance = instance;
     this.#now = options.now ?? Date.now;
   }
 
   /** The name this clock writes into its ids. */
-  get node(): string {
-    return this.#node;
+  get instance(): string {
+    return this.#instance;
   }
 
   /** The latest id made or observed; every later `next()` sorts after it. */
@@ -57,8 +59,8 @@ export class HybridClock {
     const wall = Math.floor(this.#now());
     const last = this.#last;
     this.#last = wall > last.ms
-      ? { ms: wall, seq: 0, node: this.#node }
-      : { ms: last.ms, seq: last.seq + 1, node: this.#node };
+      ? { ms: wall, seq: 0, instance: this.#instance }
+      : { ms: last.ms, seq: last.seq + 1, instance: this.#instance };
     return this.#last;
   }
 

@@ -38,14 +38,14 @@ self.onmessage = async (message: MessageEvent<Start | "close">) => {
   }
   const mine = new BroadcastChannelBus({
     channel,
-    node: "pub",
+    instance: "pub",
     joinMs: 0,
     presenceMs: 100,
     peerTimeoutMs: 20_000,
     window,
   });
   bus = mine;
-  while (mine.presence().isolates < 2) {
+  while (mine.presence().instances < 2) {
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   self.postMessage("ready");

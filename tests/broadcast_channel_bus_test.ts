@@ -8,8 +8,18 @@ import { eventually } from "./_server.ts";
 function quickPair(): [BroadcastChannelBus, BroadcastChannelBus] {
   const channel = channelName();
   return [
-    new BroadcastChannelBus({ channel, node: "a", joinMs: 0, presenceMs: 50 }),
-    new BroadcastChannelBus({ channel, node: "b", joinMs: 0, presenceMs: 50 }),
+    new BroadcastChannelBus({
+      channel,
+      instance: "a",
+      joinMs: 0,
+      presenceMs: 50,
+    }),
+    new BroadcastChannelBus({
+      channel,
+      instance: "b",
+      joinMs: 0,
+      presenceMs: 50,
+    }),
   ];
 }
 
@@ -20,7 +30,7 @@ function channelName(): string {
 Deno.test("BroadcastChannelBus: three isolates publishing at once all deliver the same order, exactly once", async () => {
   const channel = channelName();
   const buses = ["a", "b", "c"].map((node) =>
-    new BroadcastChannelBus({ channel, node, joinMs: 20 })
+    new BroadcastChannelBus({ channel, instance: node, joinMs: 20 })
   );
   const seen = buses.map(() => [] as HubEvent[]);
   buses.forEach((bus, i) => bus.subscribe((event) => seen[i]!.push(event)));
@@ -76,7 +86,7 @@ Deno.test("BroadcastChannelBus: presence sums the client counts of every isolate
       3000,
       "presence",
     );
-    assert.equal(a.presence().isolates, 2);
+    assert.equal(a.presence().instances, 2);
   } finally {
     await a.close();
     await b.close();
@@ -90,7 +100,7 @@ Deno.test("BroadcastChannelBus: an isolate that says goodbye stops being counted
     await eventually(() => a.presence().clients === 5, 3000, "b counted");
     await b.close();
     await eventually(
-      () => a.presence().isolates === 1 && a.presence().clients === 0,
+      () => a.presence().instances === 1 && a.presence().clients === 0,
       3000,
       "b gone",
     );
@@ -109,7 +119,7 @@ Deno.test("BroadcastChannelBus: a silent isolate is forgotten after the timeout 
   const channel = channelName();
   const a = new BroadcastChannelBus({
     channel,
-    node: "a",
+    instance: "a",
     joinMs: 0,
     presenceMs: 20,
     peerTimeoutMs: 150,
@@ -125,7 +135,7 @@ Deno.test("BroadcastChannelBus: a silent isolate is forgotten after the timeout 
       poll: false,
       body: { kind: "hello", clock: "1-0-ghost", clients: 2, joining: false },
     }));
-    await eventually(() => a.presence().isolates === 2, 2000, "ghost seen");
+    await eventually(() => a.presence().instances === 2, 2000, "ghost seen");
     await a.publish({ topic: "t", event: "chat", data: "held" });
     assert.deepEqual(seen, [], "held while the ghost's watermark is behind");
     await eventually(
@@ -133,7 +143,7 @@ Deno.test("BroadcastChannelBus: a silent isolate is forgotten after the timeout 
       3000,
       "released after the timeout",
     );
-    assert.equal(a.presence().isolates, 1);
+    assert.equal(a.presence().instances, 1);
     // The ghost wakes up with an event stamped before what was delivered:
     // it is delivered late, not dropped, and counted.
     ghost.postMessage(ghostFrame({

@@ -31,7 +31,7 @@ const worlds: Record<string, () => Promise<World>> = {
       async open(historySize = 100) {
         const bus = new BroadcastChannelBus({
           channel,
-          node: `m${n++}`,
+          instance: `m${n++}`,
           joinMs: 0,
           presenceMs: 50,
           peerTimeoutMs: 1000,
@@ -124,7 +124,7 @@ function met(...engines: Engine[]): Promise<void> {
   return eventually(
     () =>
       engines.every((engine) =>
-        engine.bus.presence().isolates === engines.length
+        engine.bus.presence().instances === engines.length
       ),
     10_000,
     "instances to meet",
@@ -246,14 +246,14 @@ for (const [name, makeWorld] of Object.entries(worlds)) {
       10_000,
       "presence of both",
     );
-    assert.equal(a.bus.presence().isolates, 2);
+    assert.equal(a.bus.presence().instances, 2);
     await b.close();
     await eventually(
       () => a.bus.presence().clients === 2,
       10_000,
       "b to drop out",
     );
-    assert.equal(a.bus.presence().isolates, 1);
+    assert.equal(a.bus.presence().instances, 1);
   });
 
   Deno.test(`${name} engine: close() stops delivery and publish() rejects after it`, async () => {

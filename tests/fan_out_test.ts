@@ -44,15 +44,15 @@ Deno.test("FanOut sends the first BURST events at once and joins the rest of a b
   });
   fanOut.send(
     "a",
-    { ms: 1, seq: 0, node: "" },
-    frame({ ms: 1, seq: 0, node: "" }, "a"),
+    { ms: 1, seq: 0, instance: "" },
+    frame({ ms: 1, seq: 0, instance: "" }, "a"),
   );
   for (let seq = 1; seq <= 50; seq++) {
     now += 0.01;
     fanOut.send(
       "a",
-      { ms: 1, seq, node: "" },
-      frame({ ms: 1, seq, node: "" }, "a"),
+      { ms: 1, seq, instance: "" },
+      frame({ ms: 1, seq, instance: "" }, "a"),
     );
   }
   fanOut.flush();
@@ -74,8 +74,8 @@ Deno.test("FanOut sends every event at once when coalesceMs is 0", async () => {
   for (let seq = 0; seq < 10; seq++) {
     fanOut.send(
       "a",
-      { ms: 1, seq, node: "" },
-      frame({ ms: 1, seq, node: "" }, "a"),
+      { ms: 1, seq, instance: "" },
+      frame({ ms: 1, seq, instance: "" }, "a"),
     );
   }
   assert.equal((await chunksOf(subscriber)).length, 10);
@@ -88,8 +88,8 @@ Deno.test("FanOut flushes a burst on its timer", async () => {
   for (let seq = 0; seq < 5; seq++) {
     fanOut.send(
       "a",
-      { ms: 1, seq, node: "" },
-      frame({ ms: 1, seq, node: "" }, "a"),
+      { ms: 1, seq, instance: "" },
+      frame({ ms: 1, seq, instance: "" }, "a"),
     );
   }
   const reader = subscriber.stream.getReader();
@@ -130,7 +130,7 @@ Deno.test("FanOut keeps every stream's events exactly, in arrival order, whateve
         events.forEach(({ topic, gap }, seq) => {
           now += gap;
           if (gap > 5) fanOut.flush(); // as the timer would have
-          const id = { ms: 1, seq, node: "" };
+          const id = { ms: 1, seq, instance: "" };
           sent.push({ topic, id: formatId(id) });
           fanOut.send(topic, id, frame(id, topic));
         });
@@ -162,8 +162,8 @@ Deno.test("FanOut sends events at the window's pace at once, and batches only pa
     now += seq % 2 === 0 ? 15 : 25;
     fanOut.send(
       "a",
-      { ms: 1, seq, node: "" },
-      frame({ ms: 1, seq, node: "" }, "a"),
+      { ms: 1, seq, instance: "" },
+      frame({ ms: 1, seq, instance: "" }, "a"),
     );
   }
   assert.equal((await chunksOf(subscriber)).length, 20);
@@ -202,7 +202,7 @@ Deno.test("FanOut sends private events, at once and in joined batches, only to t
   for (let seq = 0; seq < 40; seq++) {
     const topic = seq % 3 === 0 ? "b" : "a";
     const isPrivate = seq % 2 === 0;
-    const id = { ms: 1, seq, node: "" };
+    const id = { ms: 1, seq, instance: "" };
     now += 0.01;
     fanOut.send(topic, id, frame(id, topic), isPrivate);
     sent.push({ id: formatId(id), topic, private: isPrivate });

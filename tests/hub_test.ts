@@ -341,3 +341,24 @@ Deno.test("Hub replays a backlog larger than the stream's queue to a reader that
     await hub.close();
   }
 });
+
+Deno.test("Hub names the instance in stats and welcomes, under the new name and the published one", async () => {
+  const hub = new Hub(new LocalBus("abc"), new MemoryHistory(), {
+    heartbeatMs: 0,
+    updateIntervalMs: 0,
+  });
+  try {
+    const stats = hub.stats();
+    assert.equal(stats.instance, "abc");
+    assert.equal(stats.isolate, "abc", "the field /stats first published");
+    assert.equal(stats.instances, 1);
+    assert.equal(stats.isolates, 1, "the field contract.md requires");
+    const reader = hub.subscribe(["chat"], null).getReader();
+    const text = await readUntil(reader, (t) => t.includes("event: system"));
+    assert.match(text, /"instance":"abc"/);
+    assert.match(text, /"isolate":"abc"/);
+    await reader.cancel();
+  } finally {
+    await hub.close();
+  }
+});

@@ -19,9 +19,9 @@ Deno.test("HybridClock.next() keeps increasing when the wall clock goes backward
 
 Deno.test("HybridClock.observe() makes the next id sort after a peer's id, even one from the future", () => {
   const clock = new HybridClock("a", { now: () => 5 });
-  clock.observe({ ms: 50, seq: 7, node: "z" });
+  clock.observe({ ms: 50, seq: 7, instance: "z" });
   const next = clock.next();
-  assert.ok(compareIds(next, { ms: 50, seq: 7, node: "z" }) > 0);
+  assert.ok(compareIds(next, { ms: 50, seq: 7, instance: "z" }) > 0);
   assert.equal(formatId(next), "50-8-a");
 });
 
@@ -31,11 +31,11 @@ Deno.test("HybridClock refuses a node name that could break the id format", () =
 });
 
 Deno.test("parseId() reads both hub ids and Redis stream ids, and refuses the rest", () => {
-  assert.deepEqual(parseId("1-2-ab"), { ms: 1, seq: 2, node: "ab" });
+  assert.deepEqual(parseId("1-2-ab"), { ms: 1, seq: 2, instance: "ab" });
   assert.deepEqual(parseId("1700000000000-3"), {
     ms: 1700000000000,
     seq: 3,
-    node: "",
+    instance: "",
   });
   for (
     const bad of [

@@ -19,7 +19,7 @@ Deno.test("parseId() reads a versionstamp; versionstamps order by their digits, 
   assert.deepEqual(stamp, {
     ms: 0,
     seq: 0,
-    node: "",
+    instance: "",
     stamp: "00000000000000050000",
   });
   assert.ok(
@@ -110,8 +110,8 @@ Deno.test("KvTrimmer goes on past one batch of deletes in the next round, with n
   await engine.trim();
   assert.equal(
     (await engine.history.replay(["t"], published[0]!.id)).events.length,
-    119,
-    "the first round deletes one batch of 400",
+    120,
+    "the first round deletes one batch of 400, oldest first",
   );
   await engine.trim();
   assert.deepEqual(await engine.history.replay(["t"], published[0]!.id), {
@@ -191,11 +191,11 @@ Deno.test("KvPresence leaves out an instance whose entry is older than its lifet
   kv.close();
   engine.bus.reportClients(1);
   await eventually(
-    () => engine.bus.presence().isolates === 2,
+    () => engine.bus.presence().instances === 2,
     5000,
     "the live peer",
   );
-  assert.deepEqual(engine.bus.presence(), { clients: 3, isolates: 2 });
+  assert.deepEqual(engine.bus.presence(), { clients: 3, instances: 2 });
 });
 
 Deno.test("kv engine carries the private flag through the log and the topic keys unchanged", async () => {
@@ -215,4 +215,155 @@ Deno.test("kv engine carries the private flag through the log and the topic keys
     events: [secret],
     reset: null,
   });
+});
+
+/** What the file holds under the default prefix: topics listed, stored events and counters. */
+async function stored(path: string): Promise<{
+  topics: string[];
+  events: Record<string, number>;
+  counts: Record<string, number>;
+  allBytes: number;
+  log: number;
+  logBytes: number;
+}> {
+  const kv = await Deno.openKv(path);
+  const keys = new KvKeys();
+  const topics: string[] = [];
+  for await (const entry of kv.list({ prefix: keys.topics })) {
+    topics.push(String(entry.key.at(-1)));
+  }
+  const events: Record<string, number> = {};
+  for await (const entry of kv.list({ prefix: ["herald", "topic"] })) {
+    const topic = String(entry.key.at(-2));
+    events[topic] = (events[topic] ?? 0) + 1;
+  }
+  const counts: Record<string, number> = {};
+  for await (
+    const entry of kv.list<Deno.KvU64>({ prefix: ["herald", "count"] })
+  ) {
+    counts[String(entry.key.at(-1))] = Number(entry.value.value);
+  }
+  const all = await kv.get<Deno.KvU64>(keys.allBytes);
+  const logBytes = await kv.get<Deno.KvU64>(keys.logBytes);
+  let log = 0;
+  for await (const _ of kv.list({ prefix: keys.log })) log++;
+  kv.close();
+  return {
+    topics,
+    events,
+    counts,
+    allBytes: Number(all.value?.value ?? 0),
+    log,
+    logBytes: Number(logBytes.value?.value ?? 0),
+  };
+}
+
+Deno.test("KvTrimmer removes a topic from the topic list with its last event, and a replay from before it reports the reset", async () => {
+  await using file = await tempKvFile();
+  let clock = 1_000_000;
+  await using engine = await openTestKvEngine(file.path, {
+    historyMaxAgeMs: 60_000,
+    now: () => clock,
+  });
+  const once = await engine.bus.publish(draft("one-off", "gone soon"));
+  clock += 30_000;
+  const kept = await engine.bus.publish(draft("t", "kept"));
+  clock += 40_000;
+  await engine.trim();
+  const after = await stored(file.path);
+  assert.deepEqual(after.topics, ["t"], "the aged-out topic left the list");
+  assert.deepEqual(after.events, { t: 1 });
+  assert.deepEqual(after.counts, { t: 1 });
+  assert.deepEqual(await engine.history.replay(["one-off"], once.id), {
+    events: [],
+    reset: null,
+  }, "a stream that saw the last event missed nothing");
+  assert.deepEqual(
+    (await engine.history.replay(["one-off", "t"], "00000000000000000000"))
+      .reset,
+    { reason: "history-exceeded", topics: ["one-off", "t"] },
+  );
+  assert.deepEqual(
+    (await engine.history.replay(["t"], once.id)).events,
+    [kept],
+  );
+});
+
+Deno.test("KvTrimmer keeps all topics within historyMaxBytes by removing the least recently published topics first", async () => {
+  await using file = await tempKvFile();
+  await using engine = await openTestKvEngine(file.path, {
+    historyMaxBytes: 4000,
+  });
+  const published = [];
+  for (let i = 0; i < 40; i++) {
+    published.push(
+      await engine.bus.publish(draft(`one-off-${i}`, "x".repeat(50))),
+    );
+  }
+  const before = await stored(file.path);
+  assert.equal(before.topics.length, 40);
+  assert.ok(before.allBytes > 4000, `${before.allBytes} bytes held`);
+  await engine.trim();
+  const after = await stored(file.path);
+  assert.ok(after.allBytes <= 4000, `${after.allBytes} bytes held`);
+  assert.ok(after.topics.length > 0 && after.topics.length < 40);
+  const newest = published.slice(-after.topics.length).map((e) => e.topic);
+  assert.deepEqual(
+    after.topics.sort(),
+    newest.sort(),
+    "the newest topics stay",
+  );
+  assert.equal(Object.keys(after.events).length, after.topics.length);
+  assert.deepEqual(
+    (await engine.history.replay(["one-off-0"], "00000000000000000000")).reset,
+    { reason: "history-exceeded", topics: ["one-off-0"] },
+  );
+  const last = published.at(-1)!;
+  assert.deepEqual(
+    await engine.history.replay([last.topic], published.at(-2)!.id),
+    { events: [last], reset: null },
+  );
+});
+
+Deno.test("KvTrimmer trims the oldest events of a lone topic over historyMaxBytes, and counts what it holds exactly", async () => {
+  await using file = await tempKvFile();
+  await using engine = await openTestKvEngine(file.path, {
+    historyMaxBytes: 2000,
+  });
+  const published = [];
+  for (let i = 0; i < 30; i++) {
+    published.push(await engine.bus.publish(draft("t", "y".repeat(40))));
+  }
+  await engine.trim();
+  const after = await stored(file.path);
+  assert.ok(after.allBytes <= 2000, `${after.allBytes} bytes held`);
+  assert.deepEqual(after.topics, ["t"]);
+  const held = after.events.t ?? 0;
+  assert.ok(held > 0 && held < 30, `${held} events held`);
+  assert.deepEqual(after.counts, { t: held }, "the counter matches the keys");
+  assert.ok(after.logBytes <= 2000, `${after.logBytes} bytes in the log`);
+  assert.equal(after.log, held, "the log keeps as many as the topic");
+  const plan = await engine.history.replay(["t"], published[0]!.id);
+  assert.deepEqual(plan.events, published.slice(-held));
+  assert.deepEqual(plan.reset, { reason: "history-exceeded", topics: ["t"] });
+});
+
+Deno.test("KvTrimmer removes a least recently published topic of more than one batch whole before the next topic", async () => {
+  await using file = await tempKvFile();
+  await using engine = await openTestKvEngine(file.path, {
+    historyMaxBytes: 45_000,
+  });
+  for (let i = 0; i < 600; i++) {
+    await engine.bus.publish(draft("big", `${i}`));
+  }
+  const small = await engine.bus.publish(draft("small", "z".repeat(10_000)));
+  const newest = await engine.bus.publish(draft("newest", "z".repeat(10_000)));
+  await engine.trim();
+  const after = await stored(file.path);
+  assert.deepEqual(after.topics.sort(), ["newest", "small"]);
+  assert.deepEqual(after.events, { newest: 1, small: 1 });
+  assert.deepEqual(
+    (await engine.history.replay(["small", "newest"], small.id)).events,
+    [newest],
+  );
 });

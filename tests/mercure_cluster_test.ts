@@ -76,9 +76,9 @@ async function checkAcross(a: StartOptions, b: StartOptions): Promise<void> {
 
 Deno.test("a Mercure update crosses isolates on the BroadcastChannel bus with its id, topics and privacy", async () => {
   const channel = `test-${crypto.randomUUID()}`;
-  const a = new BroadcastChannelBus({ channel, node: "a", joinMs: 0 });
-  const b = new BroadcastChannelBus({ channel, node: "b", joinMs: 0 });
-  await eventually(() => b.presence().isolates === 2, 5000, "the peer");
+  const a = new BroadcastChannelBus({ channel, instance: "a", joinMs: 0 });
+  const b = new BroadcastChannelBus({ channel, instance: "b", joinMs: 0 });
+  await eventually(() => b.presence().instances === 2, 5000, "the peer");
   await checkAcross({ bus: a }, { bus: b });
 });
 

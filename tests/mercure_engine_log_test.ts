@@ -40,7 +40,7 @@ class ManualBus implements Bus {
   }
   reportClients(): void {}
   presence(): Presence {
-    return { clients: 0, isolates: 1 };
+    return { clients: 0, instances: 1 };
   }
   close(): Promise<void> {
     return Promise.resolve();

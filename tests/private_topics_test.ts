@@ -593,20 +593,20 @@ Deno.test("BroadcastChannelBus carries the private flag to the other isolates; p
   const channel = `test-${crypto.randomUUID()}`;
   const a = new BroadcastChannelBus({
     channel,
-    node: "a",
+    instance: "a",
     joinMs: 0,
     presenceMs: 50,
   });
   const b = new BroadcastChannelBus({
     channel,
-    node: "b",
+    instance: "b",
     joinMs: 0,
     presenceMs: 50,
   });
   const seen: HubEvent[] = [];
   b.subscribe((event) => seen.push(event));
   try {
-    await eventually(() => b.presence().isolates === 2, 5000, "the peer");
+    await eventually(() => b.presence().instances === 2, 5000, "the peer");
     await a.publish({
       topic: "t",
       event: "chat",

@@ -97,7 +97,7 @@ async function flood(
   const channel = `flood-${crypto.randomUUID()}`;
   const bus = new BroadcastChannelBus({
     channel,
-    node: "sub",
+    instance: "sub",
     joinMs: 0,
     presenceMs: 100,
     peerTimeoutMs: 20_000,

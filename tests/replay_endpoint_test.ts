@@ -176,7 +176,7 @@ Deno.test("EventSource reconnects after a drain to another isolate and replays w
   const apps = ["a", "b"].map((node) =>
     createApp(config, {
       engine: createMemoryEngine({
-        bus: new BroadcastChannelBus({ channel, node, joinMs: 0 }),
+        bus: new BroadcastChannelBus({ channel, instance: node, joinMs: 0 }),
       }),
       readAsset,
     })

@@ -18,6 +18,7 @@ Deno.test("deno task start prints its URL, serves, and exits 0 on SIGTERM", asyn
   );
   const stats = await (await fetch(`http://127.0.0.1:${port}/stats`)).json();
   assert.equal(stats.isolates, 1);
+  assert.equal(stats.instances, 1, "the same count under its new name");
   task.child.kill("SIGTERM");
   const status = await task.child.status;
   assert.equal(status.code, 0, task.output());
@@ -104,7 +105,14 @@ for (const [name, env, message] of REFUSED) {
     const output = await new Deno.Command(Deno.execPath(), {
       args: ["task", name],
       cwd: ROOT,
-      env: { NO_COLOR: "1", ...env },
+      // A free port, so that a refusal found after listening (a key that
+      // does not import) is not hidden by another server on 8000.
+      env: {
+        NO_COLOR: "1",
+        PORT: String(freePort()),
+        HOSTNAME: "127.0.0.1",
+        ...env,
+      },
       stdin: "null",
     }).output();
     assert.equal(output.code, 2);

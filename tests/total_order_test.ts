@@ -41,7 +41,7 @@ function simulate(
   for (const node of nodes) {
     for (const peer of nodes) {
       if (peer !== node) {
-        node.order.heard(peer.name, { ms: 0, seq: 0, node: "" }, 0);
+        node.order.heard(peer.name, { ms: 0, seq: 0, instance: "" }, 0);
       }
     }
   }
@@ -135,25 +135,25 @@ Deno.test("TotalOrder delivers the same events in the same increasing order on e
 Deno.test("TotalOrder holds a local event until every peer's watermark passes it", () => {
   const seen: string[] = [];
   const order = new TotalOrder((e) => seen.push(e.id));
-  order.heard("b", { ms: 1, seq: 0, node: "b" }, 0);
-  order.heard("c", { ms: 1, seq: 0, node: "c" }, 0);
-  order.local({ ms: 2, seq: 0, node: "a" }, {
+  order.heard("b", { ms: 1, seq: 0, instance: "b" }, 0);
+  order.heard("c", { ms: 1, seq: 0, instance: "c" }, 0);
+  order.local({ ms: 2, seq: 0, instance: "a" }, {
     id: "2-0-a",
     topic: "t",
     event: "chat",
     data: "",
   });
-  order.heard("b", { ms: 3, seq: 0, node: "b" }, 0);
+  order.heard("b", { ms: 3, seq: 0, instance: "b" }, 0);
   assert.deepEqual(seen, []);
-  order.heard("c", { ms: 2, seq: 0, node: "a" }, 0);
+  order.heard("c", { ms: 2, seq: 0, instance: "a" }, 0);
   assert.deepEqual(seen, ["2-0-a"]);
 });
 
 Deno.test("TotalOrder.expire() stops waiting for a silent peer", () => {
   const seen: string[] = [];
   const order = new TotalOrder((e) => seen.push(e.id));
-  order.heard("b", { ms: 1, seq: 0, node: "b" }, 100);
-  order.local({ ms: 2, seq: 0, node: "a" }, {
+  order.heard("b", { ms: 1, seq: 0, instance: "b" }, 100);
+  order.local({ ms: 2, seq: 0, instance: "a" }, {
     id: "2-0-a",
     topic: "t",
     event: "chat",
@@ -168,13 +168,13 @@ Deno.test("TotalOrder.expire() stops waiting for a silent peer", () => {
 Deno.test("TotalOrder delivers a late event at once and counts it", () => {
   const seen: string[] = [];
   const order = new TotalOrder((e) => seen.push(e.id));
-  order.local({ ms: 5, seq: 0, node: "a" }, {
+  order.local({ ms: 5, seq: 0, instance: "a" }, {
     id: "5-0-a",
     topic: "t",
     event: "chat",
     data: "",
   });
-  order.remote("b", { ms: 4, seq: 0, node: "b" }, {
+  order.remote("b", { ms: 4, seq: 0, instance: "b" }, {
     id: "4-0-b",
     topic: "t",
     event: "chat",

@@ -17,7 +17,13 @@ import {
   type PublishOptions,
 } from "../../lib/bus.ts";
 import type { Logger } from "../../lib/log.ts";
-import { type KvKeys, type KvRecord, stampOf } from "./keys.ts";
+import {
+  type KvKeys,
+  type KvRecord,
+  plus,
+  recordBytes,
+  stampOf,
+} from "./keys.ts";
 import type { KvPresence } from "./presence.ts";
 import { Listeners } from "../../lib/listeners.ts";
 
@@ -48,21 +54,6 @@ const LOCKED_ATTEMPTS = 8;
 /** Events the follower reads in one list call. */
 const PAGE = 256;
 
-/**
- * An upper bound of the bytes V8's serializer spends on a record: two bytes
- * a character, plus room for the field names and tags.
- */
-function recordBytes(record: KvRecord): number {
-  let bytes = 64;
-  for (const [name, value] of Object.entries(record.event)) {
-    bytes += 2 * name.length + 16 +
-      (typeof value === "string"
-        ? 2 * value.length
-        : 2 * JSON.stringify(value ?? null).length);
-  }
-  return bytes;
-}
-
 /** Carries events through one Deno KV database, in versionstamp order. */
 export class KvBus implements Bus {
   readonly #kv: Deno.Kv;
@@ -90,7 +81,7 @@ export class KvBus implements Bus {
   }
 
   /** This instance's name. */
-  get node(): string {
+  get instance(): string {
     return this.#options.instance;
   }
 
@@ -110,12 +101,16 @@ export class KvBus implements Bus {
     }
     const { keys } = this.#options;
     const unique = options.unique;
+    const event = { ...draft };
+    // The claimed key is stored in the record too (the trimmer frees it).
+    const bytes = recordBytes(event) +
+      (unique === undefined ? 0 : 2 * unique.length + 32);
     const record: KvRecord = {
-      event: { ...draft },
+      event,
       at: this.#options.now(),
+      bytes,
       ...(unique === undefined ? {} : { unique }),
     };
-    const bytes = recordBytes(record);
     if (bytes > KV_VALUE_LIMIT) {
       throw new RangeError(
         `Cannot publish: the event takes up to ${bytes} bytes, above Deno KV's value limit of ${KV_VALUE_LIMIT}`,
@@ -132,6 +127,11 @@ export class KvBus implements Bus {
         .set([...keys.log, stamp], record)
         .set([...keys.topic(draft.topic), stamp], record)
         .set([...keys.topics, draft.topic], true)
+        .sum(keys.count(draft.topic), plus(1))
+        .sum(keys.bytes(draft.topic), plus(bytes))
+        .sum(keys.allBytes, plus(bytes))
+        .sum(keys.logCount, plus(1))
+        .sum(keys.logBytes, plus(bytes))
         .set(keys.bell, record.at)
         .commit();
     };
@@ -256,13 +256,17 @@ export class KvBus implements Bus {
       ? { prefix: keys.log }
       : { prefix: keys.log, start: [...keys.log, this.#cursor] };
     const entries: Deno.KvEntry<KvRecord>[] = [];
+    let listed = 0;
     for await (
       const entry of this.#kv.list<KvRecord>(selector, { limit: PAGE + 1 })
     ) {
+      listed++;
       if (stampOf(entry.key) !== this.#cursor) entries.push(entry);
     }
     if (entries.length === 0 || this.#closed) return false;
-    if (this.#cursor !== "") {
+    // The list starts at the cursor's own key: while it is still there,
+    // nothing after it was trimmed, and no extra read is needed.
+    if (this.#cursor !== "" && entries.length === listed) {
       const floor = await this.#kv.get<string>(keys.logFloor);
       if (floor.value !== null && floor.value > this.#cursor) {
         this.#options.logger.log(

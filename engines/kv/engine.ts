@@ -9,10 +9,11 @@
  *
  * Limits, told plainly: one value is at most 64 KiB (so messages are capped
  * at {@linkcode KV_MAX_MESSAGE_BYTES}), one atomic write at most 1,000
- * mutations; a local file took about 2,000 events/s; on Deploy every write
- * goes to the primary region.
+ * mutations (a publish makes 9, a trim at most 506); a local file took
+ * about 700–1,600 events/s from one publisher on a shared 2-core machine
+ * (BENCHMARKS.md); on Deploy every write goes to the primary region.
  */
-import { randomNodeName } from "../../lib/bus.ts";
+import { randomInstanceName } from "../../lib/bus.ts";
 import {
   checkEngineCount,
   type Engine,
@@ -39,6 +40,13 @@ export interface KvEngineOptions {
   path?: string | null;
   /** Events kept per topic for replay (HISTORY_SIZE); 0 keeps none. @default {1000} */
   historySize?: number;
+  /**
+   * Bytes all topics' stored events may hold (HISTORY_MAX_BYTES, counted as
+   * the memory history counts them); past it the topic published to least
+   * recently is removed first. The global log is held within it too.
+   * @default {67108864}
+   */
+  historyMaxBytes?: number;
   /** Events older than this many ms are trimmed too; 0: by count alone. @default {0} */
   historyMaxAgeMs?: number;
   /** Events kept in the global log the followers read. @default {Math.max(10000, historySize * 10)} */
@@ -53,7 +61,7 @@ export interface KvEngineOptions {
   presenceTtlMs?: number;
   /** Prefix of every key, so hubs (or tests) can share a database. @default {["herald"]} */
   keyPrefix?: readonly string[];
-  /** This instance's name. @default {randomNodeName()} */
+  /** This instance's name. @default {randomInstanceName()} */
   instance?: string;
   /** Where failures are written. @default {silentLogger} */
   logger?: Logger;
@@ -111,28 +119,30 @@ export async function openKvEngine(
   );
   const path = options.path ?? null;
   const logger = options.logger ?? silentLogger;
-  const instance = options.instance ?? randomNodeName();
+  const instance = options.instance ?? randomInstanceName();
   const keys = new KvKeys(options.keyPrefix);
-  let kv: Deno.Kv;
+  // Presence and retention write on a second connection: one connection
+  // runs its operations one at a time, and a write can wait a long while for
+  // the file's lock while another process publishes, which held the
+  // follower's reads up behind it (BENCHMARKS.md).
+  const connections: Deno.Kv[] = [];
   let start = "";
   try {
-    kv = await (path === null ? Deno.openKv() : Deno.openKv(path));
-  } catch (error) {
-    throw new Error(
-      `Cannot open Deno KV at ${path ?? "the platform database"}: ${
-        (error as Error).message
-      }`,
-      { cause: error },
-    );
-  }
-  try {
+    for (let i = 0; i < 2; i++) {
+      connections.push(
+        await (path === null ? Deno.openKv() : Deno.openKv(path)),
+      );
+    }
     for await (
-      const entry of kv.list({ prefix: keys.log }, { reverse: true, limit: 1 })
+      const entry of connections[0]!.list({ prefix: keys.log }, {
+        reverse: true,
+        limit: 1,
+      })
     ) {
       start = stampOf(entry.key);
     }
   } catch (error) {
-    kv.close();
+    for (const connection of connections) connection.close();
     throw new Error(
       `Cannot open Deno KV at ${path ?? "the platform database"}: ${
         (error as Error).message
@@ -140,12 +150,13 @@ export async function openKvEngine(
       { cause: error },
     );
   }
+  const [kv, side] = connections as [Deno.Kv, Deno.Kv];
   const onError = (error: Error) =>
     logger.log("warn", "Deno KV presence failed", {
       instance,
       error: error.message,
     });
-  const presence = new KvPresence(kv, keys, {
+  const presence = new KvPresence(side, keys, {
     instance,
     intervalMs: presenceIntervalMs,
     ttlMs: presenceTtlMs,
@@ -162,10 +173,15 @@ export async function openKvEngine(
     logger,
     now,
   });
-  const trimmer = new KvTrimmer(kv, keys, {
+  const trimmer = new KvTrimmer(side, keys, {
     size: historySize,
     logSize,
     maxAgeMs: checkCount("historyMaxAgeMs", options.historyMaxAgeMs ?? 0, 0),
+    maxBytes: checkCount(
+      "historyMaxBytes",
+      options.historyMaxBytes ?? 64 * 1024 * 1024,
+      0,
+    ),
     intervalMs: checkCount("trimIntervalMs", options.trimIntervalMs ?? 2000, 1),
     logger,
     now,
@@ -188,6 +204,7 @@ export async function openKvEngine(
         await trimmer.close();
         await bus.close();
         kv.close();
+        side.close();
       })();
       return closing;
     },

@@ -2,7 +2,8 @@
  * @module The kv engine's history: replay after an id reads each topic's
  * keys after that versionstamp, straight from the database, so it survives
  * restarts and is the same on every instance. A topic's trim floor says how
- * far retention removed events; a replay from before it reports a reset.
+ * far retention removed events, and the forgotten stamp how far it removed
+ * topics whole; a replay from before either reports a reset.
  */
 import type { HubEvent } from "../../lib/bus.ts";
 import { parseId } from "../../lib/event_id.ts";
@@ -55,7 +56,10 @@ export class KvHistory implements EventHistory {
     topic: string,
     after: string,
   ): Promise<{ events: HubEvent[]; lost: boolean }> {
-    const floor = await this.#kv.get<string>(this.#keys.floor(topic));
+    const [floor, forgotten] = await this.#kv.getMany<(string | null)[]>([
+      this.#keys.floor(topic),
+      this.#keys.forgotten,
+    ]);
     const prefix = this.#keys.topic(topic);
     const events: HubEvent[] = [];
     for await (
@@ -67,6 +71,9 @@ export class KvHistory implements EventHistory {
       const id = stampOf(entry.key);
       if (id !== after) events.push({ ...entry.value.event, id });
     }
-    return { events, lost: floor.value !== null && floor.value > after };
+    const lost = [floor!.value, forgotten!.value].some((stamp) =>
+      stamp !== null && stamp > after
+    );
+    return { events, lost };
   }
 }

@@ -52,7 +52,7 @@ export class KvPresence {
   snapshot(): Presence {
     return {
       clients: this.#clients + this.#otherClients,
-      isolates: 1 + this.#otherInstances,
+      instances: 1 + this.#otherInstances,
     };
   }
 

@@ -16,7 +16,7 @@ import {
   type EventDraft,
   type HubEvent,
   type Presence,
-  randomNodeName,
+  randomInstanceName,
 } from "../../lib/bus.ts";
 import {
   compareIds,
@@ -37,8 +37,8 @@ import { Listeners } from "../../lib/listeners.ts";
 export interface BroadcastChannelBusOptions {
   /** Channel name; isolates on the same name form one hub. @default {"herald"} */
   channel?: string;
-  /** This isolate's name in ids (`[a-z0-9]`). @default {randomNodeName()} */
-  node?: string;
+  /** This instance's (isolate's) name in ids (`[a-z0-9]`). @default {randomInstanceName()} */
+  instance?: string;
   /** Period of presence messages in ms. @default {1000} */
   presenceMs?: number;
   /** A peer not heard from for this long is forgotten. @default {3000} */
@@ -132,7 +132,7 @@ export class BroadcastChannelBus implements Bus {
   /** Joins the channel and starts the presence timer. */
   constructor(options: BroadcastChannelBusOptions = {}) {
     this.#now = options.now ?? Date.now;
-    this.#clock = new HybridClock(options.node ?? randomNodeName(), {
+    this.#clock = new HybridClock(options.instance ?? randomInstanceName(), {
       now: this.#now,
     });
     this.#order = new TotalOrder((event) => {
@@ -141,9 +141,9 @@ export class BroadcastChannelBus implements Bus {
     this.#peerTimeoutMs = options.peerTimeoutMs ?? 3000;
     // Events stamped before this channel existed never reach it: history is
     // complete only after the next millisecond (one process shares one clock).
-    this.#horizon = { ms: Math.floor(this.#now()) + 1, seq: 0, node: "" };
+    this.#horizon = { ms: Math.floor(this.#now()) + 1, seq: 0, instance: "" };
     this.#channel = new BroadcastChannel(options.channel ?? "herald");
-    this.#reliable = new ReliableChannel<HubEvent, Control>(this.node, {
+    this.#reliable = new ReliableChannel<HubEvent, Control>(this.instance, {
       post: (frame) => {
         this.#channel.postMessage(frame);
       },
@@ -172,9 +172,9 @@ export class BroadcastChannelBus implements Bus {
       : Promise.resolve();
   }
 
-  /** This isolate's name, as written in its ids. */
-  get node(): string {
-    return this.#clock.node;
+  /** This instance's name, as written in its ids. */
+  get instance(): string {
+    return this.#clock.instance;
   }
 
   /** Events delivered out of order because their sender went silent too long. */
@@ -260,7 +260,7 @@ export class BroadcastChannelBus implements Bus {
   presence(): Presence {
     let clients = this.#clients;
     for (const count of this.#peerClients.values()) clients += count;
-    return { clients, isolates: this.#peerClients.size + 1 };
+    return { clients, instances: this.#peerClients.size + 1 };
   }
 
   /** The id after which every event reached this isolate. */
@@ -380,8 +380,8 @@ export class BroadcastChannelBus implements Bus {
     const waiting = this.#reliable.firstWaiting;
     const first = waiting === undefined ? null : parseId(waiting.id);
     if (first !== null && compareIds(first, clock) <= 0) {
-      // Same time and counter with no node sorts just before `first`.
-      clock = { ms: first.ms, seq: first.seq, node: "" };
+      // Same time and counter with no instance sorts just before `first`.
+      clock = { ms: first.ms, seq: first.seq, instance: "" };
     }
     return formatId(clock);
   }

@@ -2,7 +2,7 @@
  * @module A {@linkcode Bus} over Redis Streams, for herald processes on
  * several machines. A publish is one Lua script that appends the event to a
  * global log stream and to its topic's stream under the same id, so ids are
- * unique and ordered across topics and processes. One reader per process
+ * unique and ordered across topics and processes. One reader per instance
  * follows the log with XREAD BLOCK and hands every event to the local
  * listeners, resuming from the last id it delivered after any outage. What
  * it cannot deliver for good (the log was recreated, rolled back, or trimmed
@@ -96,13 +96,13 @@ return id
 
 /** Options for {@linkcode RedisBus}. */
 export interface RedisBusOptions {
-  /** This process's name (in presence, stats and welcomes). */
-  node: string;
+  /** This instance's name (in presence, stats and welcomes). */
+  instance: string;
   /** The keys of this hub. */
   keys: RedisKeys;
   /** Where the log stood at start-up: the reader starts after its last id. */
   start: LogState;
-  /** Random; names a generation this process starts (see redis_log_state.ts). */
+  /** Random; names a generation this instance starts (see redis_log_state.ts). */
   token: string;
   /** Events kept per topic stream; 0 keeps none. */
   historySize: number;
@@ -144,7 +144,7 @@ export class RedisBus implements Bus {
   #last: string;
   /** The generation of the log that `#last` belongs to. */
   #generation: string;
-  /** The newest id a publish of this process got in `#generation` ("" for none). */
+  /** The newest id a publish of this instance got in `#generation` ("" for none). */
   #accepted = "";
   #closed = false;
   #closing: Promise<void> | null = null;
@@ -162,9 +162,9 @@ export class RedisBus implements Bus {
     this.#loop = this.#read();
   }
 
-  /** This process's name on the bus. */
-  get node(): string {
-    return this.#options.node;
+  /** This instance's name on the bus. */
+  get instance(): string {
+    return this.#options.instance;
   }
 
   /**
@@ -221,7 +221,7 @@ export class RedisBus implements Bus {
   }
 
   /**
-   * Calls `listener` when the log lost events this process will never
+   * Calls `listener` when the log lost events this instance will never
    * deliver, before any later event: "log-recreated" when Redis lost the log
    * (restarted empty, flushed) or the events it had read, "log-trimmed" when
    * the log was trimmed past events it had not read yet. Topics are always
@@ -231,12 +231,12 @@ export class RedisBus implements Bus {
     return this.#lossListeners.add(listener);
   }
 
-  /** Records this process's client count; shared at the next refresh. */
+  /** Records this instance's client count; shared at the next refresh. */
   reportClients(count: number): void {
     this.#options.presence.report(count);
   }
 
-  /** Clients and processes across every herald process on this Redis. */
+  /** Clients and instances across every herald instance on this Redis. */
   presence(): Presence {
     return this.#options.presence.snapshot();
   }
@@ -271,7 +271,7 @@ export class RedisBus implements Bus {
   }
 
   /**
-   * The one reader of this process: follows the log until closed. After an
+   * The one reader of this instance: follows the log until closed. After an
    * error (Redis may have restarted meanwhile) and after an idle read, it
    * checks the log's generation before reading on; an entry that does not
    * follow the last one delivered is checked the same way before delivery,
@@ -348,9 +348,9 @@ export class RedisBus implements Bus {
 
   /**
    * Between reads: a new generation means events are lost for good; so does
-   * a log whose last id is below `known`, the newest id this process had
+   * a log whose last id is below `known`, the newest id this instance had
    * delivered or published before asking (Redis came back from an older
-   * copy). Then this process starts a new generation, so that every other
+   * copy). Then this instance starts a new generation, so that every other
    * process and every replay from before learns it too.
    */
   async #follow(state: LogState, known: string): Promise<void> {

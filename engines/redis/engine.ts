@@ -2,11 +2,11 @@
  * @module Redis Streams as herald's engine when it runs as several
  * processes: {@linkcode connectRedisEngine} opens the connections and returns
  * a {@linkcode Bus} (global order, fan-out, presence) and an
- * {@linkcode EventHistory} (replay shared by every process). main.ts uses it
+ * {@linkcode EventHistory} (replay shared by every instance). main.ts uses it
  * when REDIS_URL is set; without it herald keeps its embedded default.
  */
 import type { Redis } from "ioredis";
-import { type Bus, randomNodeName } from "../../lib/bus.ts";
+import { type Bus, randomInstanceName } from "../../lib/bus.ts";
 import {
   checkEngineCount,
   type Engine,
@@ -32,11 +32,11 @@ export interface RedisEngineOptions {
   /** Events kept per topic for replay (HISTORY_SIZE); 0 keeps none. */
   historySize: number;
   /**
-   * This process's name in presence; unique per process.
+   * This instance's name in presence; unique per instance.
    *
-   * @default {randomNodeName()}
+   * @default {randomInstanceName()}
    */
-  node?: string;
+  instance?: string;
   /**
    * Prefix of every key herald writes, so hubs (or tests) can share a Redis.
    *
@@ -44,7 +44,7 @@ export interface RedisEngineOptions {
    */
   keyPrefix?: string;
   /**
-   * Events kept (approximately) in the global log, from which a process that
+   * Events kept (approximately) in the global log, from which an instance that
    * lost Redis for a while catches up. Past it, that process misses events,
    * logs it and tells the hub (`onLoss`, "log-trimmed"), which resets its
    * streams.
@@ -77,7 +77,7 @@ export interface RedisEngineOptions {
    */
   presenceIntervalMs?: number;
   /**
-   * How long a process counts in presence after its last write.
+   * How long an instance counts in presence after its last write.
    *
    * @default {5000}
    */
@@ -94,7 +94,7 @@ export interface RedisEngineOptions {
 export interface RedisEngine extends Engine {
   /** "redis". */
   readonly kind: "redis";
-  /** Publishes through Redis and delivers every process's events. */
+  /** Publishes through Redis and delivers every instance's events. */
   readonly bus: Bus;
   /** Replays from the topic streams in Redis. */
   readonly history: EventHistory;
@@ -129,7 +129,7 @@ export async function connectRedisEngine(
   options: RedisEngineOptions,
 ): Promise<RedisEngine> {
   const historySize = checkCount("historySize", options.historySize, 0);
-  const node = options.node ?? randomNodeName();
+  const instance = options.instance ?? randomInstanceName();
   const keys = new RedisKeys(options.keyPrefix ?? "herald:");
   const logSize = checkCount(
     "logSize",
@@ -175,7 +175,7 @@ export async function connectRedisEngine(
     if (reason === lastReported) return;
     lastReported = reason;
     logger.log("warn", "Redis engine error", {
-      node,
+      instance,
       redis: where,
       error: reason,
     });
@@ -183,13 +183,16 @@ export async function connectRedisEngine(
   function onReady(): void {
     if (!started || lastReported === "") return;
     lastReported = "";
-    logger.log("info", "Redis connection ready again", { node, redis: where });
+    logger.log("info", "Redis connection ready again", {
+      instance,
+      redis: where,
+    });
   }
 
   const common = { connectTimeoutMs, onError, onReady };
   const writer = await openRedisConnection(url, {
     ...common,
-    name: `herald:${node}:writer`,
+    name: `herald:${instance}:writer`,
     commandTimeoutMs,
   });
   let reader: Redis | null = null;
@@ -199,13 +202,13 @@ export async function connectRedisEngine(
   try {
     reader = await openRedisConnection(url, {
       ...common,
-      name: `herald:${node}:reader`,
+      name: `herald:${instance}:reader`,
       // A blocking read answers after blockMs at the latest.
       commandTimeoutMs: blockMs + commandTimeoutMs,
     });
     start = await readLogState(writer, keys, token);
     presence = new RedisPresence(writer, keys.presence, {
-      node,
+      instance,
       intervalMs: presenceIntervalMs,
       ttlMs: presenceTtlMs,
       onError,
@@ -225,7 +228,7 @@ export async function connectRedisEngine(
   }
   started = true;
   const bus = new RedisBus(writer, reader, {
-    node,
+    instance,
     keys,
     start,
     token,
@@ -236,7 +239,7 @@ export async function connectRedisEngine(
     onError,
   });
   const history = new RedisHistory(writer, { keys, size: historySize });
-  logger.log("info", "Redis engine connected", { node, redis: where });
+  logger.log("info", "Redis engine connected", { instance, redis: where });
   return {
     kind: "redis",
     bus,

@@ -92,7 +92,7 @@ export interface RedisHistoryOptions {
 
 /** The first Redis id after `id`: XRANGE starts are inclusive. */
 function nextId(id: EventId): string {
-  // Redis ids have no node part: "5-3" sorts before "5-3-node", so the
+  // Redis ids have no instance part: "5-3" sorts before "5-3-instance", so the
   // first Redis id after either is "5-4".
   return `${id.ms}-${id.seq + 1}`;
 }
@@ -199,7 +199,7 @@ function logVerdict(
     generation === "" ? "0-0" : generationFloor(generation),
   );
   if (floor === null || compareIds(from, floor) < 0) return "history-exceeded";
-  const base: EventId = { ms: from.ms, seq: from.seq, node: "" };
+  const base: EventId = { ms: from.ms, seq: from.seq, instance: "" };
   const lastId = parseId(last) ?? ZERO_ID;
   if (compareIds(base, lastId) > 0) return "unknown-id";
   const oldestId = parseId(oldest);

@@ -1,7 +1,7 @@
 /**
  * @module Presence through Redis: each process writes its client count to a
  * shared hash every `intervalMs`, with an expiry time taken from Redis's own
- * clock, and reads back everyone's in the same script. A process that dies
+ * clock, and reads back everyone's in the same script. An instance that dies
  * without saying so drops out once its entry expires.
  */
 import type { Redis } from "ioredis";
@@ -9,8 +9,8 @@ import type { Presence } from "../../lib/bus.ts";
 import { RedisScript } from "./connection.ts";
 
 /**
- * KEYS[1] the presence hash; ARGV: this process, its clients, the entry's
- * lifetime in ms. Writes this process's entry, drops expired ones, and
+ * KEYS[1] the presence hash; ARGV: this instance, its clients, the entry's
+ * lifetime in ms. Writes this instance's entry, drops expired ones, and
  * returns the live entries as a flat list of name, clients.
  */
 const REPORT = new RedisScript(`
@@ -33,14 +33,14 @@ end
 return live
 `);
 
-/** How long close() waits for Redis to drop this process's entry. */
+/** How long close() waits for Redis to drop this instance's entry. */
 const CLOSE_MS = 300;
 
 /** Options for {@linkcode RedisPresence}. */
 export interface RedisPresenceOptions {
-  /** This process's name in the hash; unique per process. */
-  node: string;
-  /** How often this process writes its count and reads the others'. */
+  /** This instance's name in the hash; unique per instance. */
+  instance: string;
+  /** How often this instance writes its count and reads the others'. */
   intervalMs: number;
   /** How long an entry lives without being written again. */
   ttlMs: number;
@@ -48,7 +48,7 @@ export interface RedisPresenceOptions {
   onError: (error: Error) => void;
 }
 
-/** Shares this process's client count and sums everyone's. */
+/** Shares this instance's client count and sums everyone's. */
 export class RedisPresence {
   readonly #client: Redis;
   readonly #key: string;
@@ -56,7 +56,7 @@ export class RedisPresence {
   readonly #timer: ReturnType<typeof setInterval>;
   #clients = 0;
   #otherClients = 0;
-  #otherIsolates = 0;
+  #otherInstances = 0;
   /** When the others were last counted (performance.now()), or -Infinity. */
   #countedAt = -Infinity;
   #inFlight: Promise<void> | null = null;
@@ -70,23 +70,23 @@ export class RedisPresence {
     this.#timer = setInterval(() => void this.refresh(), options.intervalMs);
   }
 
-  /** Records this process's client count (shared at the next refresh). */
+  /** Records this instance's client count (shared at the next refresh). */
   report(clients: number): void {
     this.#clients = clients;
   }
 
-  /** Everyone's clients and processes as last seen, this one up to date. */
+  /** Everyone's clients and instances as last seen, this one up to date. */
   snapshot(): Presence {
     // Without news for longer than an entry lives, the others cannot be
-    // vouched for: count this process alone.
+    // vouched for: count this instance alone.
     const fresh = performance.now() - this.#countedAt <= this.#options.ttlMs;
     return {
       clients: this.#clients + (fresh ? this.#otherClients : 0),
-      isolates: 1 + (fresh ? this.#otherIsolates : 0),
+      instances: 1 + (fresh ? this.#otherInstances : 0),
     };
   }
 
-  /** Writes this process's count and reads the others' (one at a time). */
+  /** Writes this instance's count and reads the others' (one at a time). */
   refresh(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#inFlight ??= this.#refresh().finally(() => this.#inFlight = null);
@@ -97,19 +97,19 @@ export class RedisPresence {
     if (this.#client.status !== "ready") return;
     try {
       const reply = await REPORT.run(this.#client, [this.#key], [
-        this.#options.node,
+        this.#options.instance,
         this.#clients,
         this.#options.ttlMs,
       ]) as string[];
       let clients = 0;
-      let isolates = 0;
+      let instances = 0;
       for (let i = 0; i + 1 < reply.length; i += 2) {
-        if (reply[i] === this.#options.node) continue;
+        if (reply[i] === this.#options.instance) continue;
         clients += Number(reply[i + 1]);
-        isolates++;
+        instances++;
       }
       this.#otherClients = clients;
-      this.#otherIsolates = isolates;
+      this.#otherInstances = instances;
       this.#countedAt = performance.now();
     } catch (error) {
       if (!this.#closed) this.#options.onError(error as Error);
@@ -117,7 +117,7 @@ export class RedisPresence {
   }
 
   /**
-   * Stops refreshing and removes this process's entry, giving Redis at most
+   * Stops refreshing and removes this instance's entry, giving Redis at most
    * `CLOSE_MS` (else the entry expires by itself). A refresh still waiting
    * is rejected when the caller closes the connection.
    */
@@ -128,7 +128,7 @@ export class RedisPresence {
     if (this.#client.status !== "ready") return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
-      this.#client.hdel(this.#key, this.#options.node).catch(() => {}),
+      this.#client.hdel(this.#key, this.#options.instance).catch(() => {}),
       new Promise((resolve) => timer = setTimeout(resolve, CLOSE_MS)),
     ]);
     clearTimeout(timer);

@@ -7,7 +7,7 @@
  * once, never per subscriber. Slow readers are cut off by the same
  * {@linkcode Subscriber} queue bound.
  *
- * With an engine whose log outlives the isolate (an {@linkcode EventLog}:
+ * With an engine whose log outlives the instance (an {@linkcode EventLog}:
  * Redis, KV), the log is warmed from it before the first cursor is answered
  * or publisher id checked, and again after the bus lost events, so that a
  * process started after the updates knows their ids. Web-only.
@@ -43,11 +43,11 @@ export interface MercureHubOptions {
   heartbeatMs?: number;
   /** Bytes queued for one slow stream before it is cut off. @default {262144} */
   maxQueuedBytes?: number;
-  /** Streams this isolate holds (with `otherStreams`) before `subscribe()` throws. @default {10000} */
+  /** Streams this instance holds (with `otherStreams`) before `subscribe()` throws. @default {10000} */
   maxClients?: number;
-  /** The other streams this isolate holds (`/events`), counted against `maxClients`. @default {() => 0} */
+  /** The other streams this instance holds (`/events`), counted against `maxClients`. @default {() => 0} */
   otherStreams?: () => number;
-  /** Told the number of Mercure streams on this isolate whenever it changes. @default {none} */
+  /** Told the number of Mercure streams on this instance whenever it changes. @default {none} */
   onStreams?: (count: number) => void;
   /** Updates kept (all topics together) for replay and id uniqueness. @default {1000} */
   historySize?: number;
@@ -63,7 +63,7 @@ export interface MercureHubOptions {
   now?: () => number;
   /** Publish subscription updates when streams open and end (`MERCURE_SUBSCRIPTIONS`). @default {false} */
   subscriptions?: boolean;
-  /** The engine's log of all topics, read to learn updates this isolate did not see live. @default {none} */
+  /** The engine's log of all topics, read to learn updates this instance did not see live. @default {none} */
   log?: EventLog;
 }
 
@@ -144,7 +144,7 @@ function reaches(stream: Stream, update: ReceivedUpdate): boolean {
 }
 
 /**
- * Mercure streams on one isolate, fed by the bus.
+ * Mercure streams on one instance, fed by the bus.
  *
  * @example Publish and subscribe
  * ```ts
@@ -219,7 +219,7 @@ export class MercureHub {
       : null;
   }
 
-  /** Streams open on this isolate. */
+  /** Streams open on this instance. */
   get clients(): number {
     return this.#streams.size;
   }
@@ -229,7 +229,7 @@ export class MercureHub {
     return this.#subscriptions?.list(prefix) ?? null;
   }
 
-  /** The wire id of the latest update this isolate received, or `earliest`. */
+  /** The wire id of the latest update this instance received, or `earliest`. */
   get lastEventId(): string {
     return this.#log.at(-1)?.update.wireId ?? EARLIEST;
   }
@@ -240,7 +240,7 @@ export class MercureHub {
   }
 
   /**
-   * Publishes `update` to every isolate; resolves with its wire id.
+   * Publishes `update` to every instance; resolves with its wire id.
    *
    * @throws {DuplicateIdError} when its id is the id of a retained update
    */
@@ -268,9 +268,9 @@ export class MercureHub {
   /**
    * Opens a stream: with a cursor, the retained updates after it (all of
    * them for `earliest` or an id no longer known) first, then live ones. A
-   * cursor this isolate does not know waits for the engine's log to be read.
+   * cursor this instance does not know waits for the engine's log to be read.
    *
-   * @throws {HubFullError} when this isolate holds `maxClients` streams
+   * @throws {HubFullError} when this instance holds `maxClients` streams
    * @throws {HubClosedError} when draining or closed
    */
   async subscribe(options: MercureSubscribeOptions): Promise<MercureStream> {
@@ -359,8 +359,8 @@ export class MercureHub {
   }
 
   /**
-   * Reads the engine's log into this isolate's (once, and again after a
-   * loss); a failure is logged and the isolate answers from what it has.
+   * Reads the engine's log into this instance's (once, and again after a
+   * loss); a failure is logged and the instance answers from what it has.
    * Cursors and publisher ids call it themselves; `lastEventId` does not.
    */
   warm(): Promise<void> {
@@ -386,7 +386,7 @@ export class MercureHub {
       this.#warmed = false;
       this.#logger.log(
         "warn",
-        "Cannot read the engine's log; answering Mercure cursors from this isolate's memory",
+        "Cannot read the engine's log; answering Mercure cursors from this instance's memory",
         { error: String(error) },
       );
     }

@@ -3,7 +3,7 @@
  * the private update a hub publishes when a stream opens or ends, one per
  * selector, on `/.well-known/mercure/subscriptions/{match_type}/{match}/{subscriber}`
  * with type `mercure`; and the index of active subscriptions that every
- * isolate builds from those updates, which the subscriptions API answers
+ * instance builds from those updates, which the subscriptions API answers
  * from. Web-only.
  */
 import type { MatchType, MercureSelector } from "./selector.ts";
@@ -80,7 +80,7 @@ export function subscriptionUpdates(
   });
 }
 
-/** The active subscriptions of the hub, as seen from this isolate's bus. */
+/** The active subscriptions of the hub, as seen from this instance's bus. */
 export class SubscriptionIndex {
   readonly #active = new Map<string, Subscription>();
 
