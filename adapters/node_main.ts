@@ -13,7 +13,6 @@
 import { composeApp, installDrain } from "./compose.ts";
 import { loadConfigOrExit } from "./deno_config.ts";
 import { serveWithNodeHttp } from "./node_http_server.ts";
-import { consoleLogger } from "../lib/log.ts";
 
 /** How long a drain may take before the process exits anyway (as compose.ts). */
 const SHUTDOWN_DEADLINE_MS = 3000;
@@ -77,13 +76,11 @@ if (isolates === 1) {
     Deno.addSignalListener(signal, () => {
       if (stopping) Deno.exit(1);
       stopping = true;
-      consoleLogger.log(
-        "info",
-        "Draining: ending every stream with a retry hint",
-        { signal },
-      );
+      // Each isolate logs its own drain, as under deno serve --parallel.
       Deno.unrefTimer(setTimeout(() => Deno.exit(0), SHUTDOWN_DEADLINE_MS));
-      for (const worker of workers) worker.postMessage({ type: "drain" });
+      for (const worker of workers) {
+        worker.postMessage({ type: "drain", signal });
+      }
     });
   }
 }

@@ -8,11 +8,14 @@
 import { composeApp } from "./compose.ts";
 import { loadConfigOrExit } from "./deno_config.ts";
 import { serveWithNodeHttp } from "./node_http_server.ts";
+import { consoleLogger } from "../lib/log.ts";
 
 /** The Worker's side of its channel to node_main.ts. */
 const parent = globalThis as unknown as {
   postMessage(message: { type: "listening" | "drained" }): void;
-  onmessage: ((event: MessageEvent<{ type: string }>) => void) | null;
+  onmessage:
+    | ((event: MessageEvent<{ type: string; signal?: string }>) => void)
+    | null;
 };
 
 const config = loadConfigOrExit();
@@ -25,6 +28,9 @@ const server = serveWithNodeHttp(app.fetch, {
 });
 parent.onmessage = (event) => {
   if (event.data.type !== "drain") return;
+  consoleLogger.log("info", "Draining: ending every stream with a retry hint", {
+    signal: event.data.signal,
+  });
   void Promise.all([app.close(), server.shutdown()]).then(() =>
     parent.postMessage({ type: "drained" })
   );

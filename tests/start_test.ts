@@ -5,23 +5,48 @@ import { eventually } from "./_server.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
-Deno.test("deno task start prints its URL, serves, and exits 0 on SIGTERM", async () => {
-  const port = freePort();
-  await using task = spawnTask(["start"], {
-    PORT: String(port),
-    HOSTNAME: "127.0.0.1",
+const STARTS: ReadonlyArray<
+  readonly [string, Readonly<Record<string, string>>, number]
+> = [
+  ["start", {}, 1],
+  // The default server (node:http), one Worker per isolate on one port.
+  ["start:parallel", { DENO_JOBS: "2" }, 2],
+  // The opt-in deno serve path, one isolate and --parallel.
+  ["start", { HTTP_SERVER: "deno" }, 1],
+  ["start:parallel", { HTTP_SERVER: "deno", DENO_JOBS: "2" }, 2],
+];
+
+for (const [name, env, isolates] of STARTS) {
+  Deno.test(`deno task ${name} ${JSON.stringify(env)} prints its URL, serves on ${isolates} isolate(s), and exits 0 on SIGTERM`, async () => {
+    const port = freePort();
+    await using task = spawnTask([name], {
+      PORT: String(port),
+      HOSTNAME: "127.0.0.1",
+      ...env,
+    });
+    await eventually(
+      () => task.output().includes(`Listening on http://127.0.0.1:${port}/`),
+      15_000,
+      "the URL",
+    );
+    // Isolates announce themselves on the bus within a presence period.
+    await eventually(
+      async () => {
+        const response = await fetch(`http://127.0.0.1:${port}/stats`);
+        return (await response.json()).isolates === isolates;
+      },
+      10_000,
+      `${isolates} isolate(s) in /stats`,
+    );
+    task.child.kill("SIGTERM");
+    if (name === "start:parallel" && env.HTTP_SERVER === "deno") {
+      // deno serve stays alive after the first signal until its streams end.
+      task.child.kill("SIGTERM");
+    }
+    const status = await task.child.status;
+    assert.equal(status.code, 0, task.output());
   });
-  await eventually(
-    () => task.output().includes(`Listening on http://127.0.0.1:${port}/`),
-    15_000,
-    "the URL",
-  );
-  const stats = await (await fetch(`http://127.0.0.1:${port}/stats`)).json();
-  assert.equal(stats.isolates, 1);
-  task.child.kill("SIGTERM");
-  const status = await task.child.status;
-  assert.equal(status.code, 0, task.output());
-});
+}
 
 const REFUSED: ReadonlyArray<
   readonly [string, Readonly<Record<string, string>>, string]
@@ -69,12 +94,6 @@ const REFUSED: ReadonlyArray<
         "-----BEGIN PUBLIC KEY-----\\nbm90IGEga2V5\\n-----END PUBLIC KEY-----",
     },
     "herald: Cannot read JWT_PUBLIC_KEY: it is not a public key",
-  ],
-  // node:http serves one isolate.
-  [
-    "start:parallel",
-    { HTTP_SERVER: "node" },
-    "herald: Cannot use HTTP_SERVER=node with start:parallel",
   ],
 ];
 
