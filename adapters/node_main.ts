@@ -49,6 +49,11 @@ if (isolates === 1) {
         name: `herald-${i + 1}`,
       }),
   );
+  let ready = 0;
+  const up = () => {
+    ready += 1;
+    if (ready === isolates) listening(config.port, isolates);
+  };
   const drained = workers.map((worker) =>
     new Promise<void>((resolve, reject) => {
       worker.onerror = (event) => {
@@ -61,11 +66,6 @@ if (isolates === 1) {
       };
     })
   );
-  let ready = 0;
-  function up(): void {
-    ready += 1;
-    if (ready === isolates) listening(config.port, isolates);
-  }
   Promise.all(drained).then(() => Deno.exit(0), (error) => {
     // deno-lint-ignore no-console
     console.error(`herald: an isolate failed: ${error.message}`);

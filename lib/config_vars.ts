@@ -224,8 +224,8 @@ export const CONFIG_VARS: readonly ConfigVar[] = Object.freeze([
   },
   {
     name: "HTTP_SERVER",
-    fallback: "deno",
-    meaning: "node serves through node:http instead of deno serve",
+    fallback: "node",
+    meaning: "deno serves through deno serve instead of node:http",
   },
 ]);
 
