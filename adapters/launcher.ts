@@ -43,12 +43,15 @@ if (unknown.length > 0) {
 const env = launchEnv(Deno.env.toObject(), Deno.hostname());
 const config = loadConfigOrExit(env);
 const parallel = Deno.args.includes("--parallel");
-// HTTP_SERVER=node (the default): node:http, one isolate or, with
-// --parallel, one Worker per isolate (adapters/node_main.ts);
-// HTTP_SERVER=deno: `deno serve` (main.ts), at about 4 times the memory per
-// stream (Deno 2.9 gives every ReadableStream body a 1,024-slot ring).
+// HTTP_SERVER: `deno task start` serves through node:http by default
+// (adapters/node_main.ts: 15.6 KiB per idle stream against 60 through
+// deno serve, whose ReadableStream bodies each hold a 1,024-slot ring in
+// Deno 2.9); `start:parallel` through `deno serve --parallel` by default,
+// since one node:http Worker per isolate measured 63-82 msg/s against 250
+// and fell behind at 10,000 streams (BENCHMARKS.md, issue 14).
+// HTTP_SERVER=node or deno picks either path for either task.
 const httpServerSet = Deno.env.get("HTTP_SERVER");
-const httpServer = httpServerSet ?? "node";
+const httpServer = httpServerSet ?? (parallel ? "deno" : "node");
 if (httpServer !== "deno" && httpServer !== "node") {
   // deno-lint-ignore no-console
   console.error(

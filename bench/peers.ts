@@ -156,16 +156,16 @@ export const PEERS: Record<string, PeerSpec> = {
     eventsPath: "/events?topic=chat",
     publishPath: "/message",
   },
-  "herald-deno-parallel": {
-    name: "herald-deno-parallel",
-    label: "herald, deno serve --parallel, 2 isolates (HTTP_SERVER=deno)",
+  "herald-node-parallel": {
+    name: "herald-node-parallel",
+    label: "herald, start:parallel on node:http, 2 Workers (HTTP_SERVER=node)",
     command: (port) => ({
       argv: denoTask("start:parallel"),
       env: {
         ...HERALD_ENV,
         PORT: String(port),
         DENO_JOBS: "2",
-        HTTP_SERVER: "deno",
+        HTTP_SERVER: "node",
       },
     }),
     eventsPath: "/events?topic=chat",
@@ -173,7 +173,7 @@ export const PEERS: Record<string, PeerSpec> = {
   },
   "herald-parallel": {
     name: "herald-parallel",
-    label: "herald, start:parallel (node:http, 2 isolates)",
+    label: "herald, start:parallel (deno serve --parallel, 2 isolates)",
     command: (port) => ({
       argv: denoTask("start:parallel"),
       env: { ...HERALD_ENV, PORT: String(port), DENO_JOBS: "2" },

@@ -225,7 +225,8 @@ export const CONFIG_VARS: readonly ConfigVar[] = Object.freeze([
   {
     name: "HTTP_SERVER",
     fallback: "node",
-    meaning: "deno serves through deno serve instead of node:http",
+    meaning:
+      "deno serves through deno serve, node through node:http (start:parallel defaults to deno)",
   },
 ]);
 

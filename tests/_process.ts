@@ -1,8 +1,9 @@
 /**
- * Test helper: herald as a real process, the way `deno task start` runs it:
- * adapters/node_main.ts (node:http; with more than one job, one Worker per
- * isolate), or with `HERALD_TEST_SERVER=deno` `deno serve main.ts` (with
- * `--parallel` and DENO_JOBS when asked).
+ * Test helper: herald as a real process, the way the tasks run it by
+ * default: one job as `deno task start` (adapters/node_main.ts, node:http),
+ * more as `deno task start:parallel` (`deno serve --parallel main.ts` with
+ * DENO_JOBS). `HERALD_TEST_SERVER=deno` or `node` picks one server for all
+ * (node with several jobs: one Worker per isolate).
  */
 
 /** A free loopback port (listen on 0, close, reuse the number). */
@@ -111,7 +112,8 @@ export async function startHerald(
   const jobs = options.jobs ?? 1;
   const port = options.port ?? freePort();
   const kvPath = options.env?.KV_PATH;
-  const viaDeno = Deno.env.get("HERALD_TEST_SERVER") === "deno";
+  const chosen = Deno.env.get("HERALD_TEST_SERVER");
+  const viaDeno = chosen === "deno" || (jobs > 1 && chosen !== "node");
   const child = new Deno.Command(Deno.execPath(), {
     args: options.viaTask ? ["task", "start"] : [
       ...(viaDeno ? ["serve", ...(jobs > 1 ? ["--parallel"] : [])] : ["run"]),

@@ -9,11 +9,12 @@ const STARTS: ReadonlyArray<
   readonly [string, Readonly<Record<string, string>>, number]
 > = [
   ["start", {}, 1],
-  // The default server (node:http), one Worker per isolate on one port.
+  // deno serve --parallel, the default of start:parallel.
   ["start:parallel", { DENO_JOBS: "2" }, 2],
-  // The opt-in deno serve path, one isolate and --parallel.
+  // The other server of each: deno serve for one isolate, and node:http
+  // with one Worker per isolate on one port.
   ["start", { HTTP_SERVER: "deno" }, 1],
-  ["start:parallel", { HTTP_SERVER: "deno", DENO_JOBS: "2" }, 2],
+  ["start:parallel", { HTTP_SERVER: "node", DENO_JOBS: "2" }, 2],
 ];
 
 for (const [name, env, isolates] of STARTS) {
@@ -39,7 +40,7 @@ for (const [name, env, isolates] of STARTS) {
       `${isolates} isolate(s) in /stats`,
     );
     task.child.kill("SIGTERM");
-    if (name === "start:parallel" && env.HTTP_SERVER === "deno") {
+    if (name === "start:parallel" && env.HTTP_SERVER !== "node") {
       // deno serve stays alive after the first signal until its streams end.
       task.child.kill("SIGTERM");
     }
