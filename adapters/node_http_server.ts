@@ -81,7 +81,9 @@ export function serveWithNodeHttp(
 ): NodeHttpServer {
   const active = new Set<ServerResponse>();
   const idleWaiters: Array<() => void> = [];
-  const server = createServer((req, res) => {
+  // Long URLs and headers as Deno.serve takes them (node:http's own limit
+  // is 16 KiB, which a long Last-Event-ID or topic list can pass).
+  const server = createServer({ maxHeaderSize: 64 * 1024 }, (req, res) => {
     active.add(res);
     res.once("close", () => {
       active.delete(res);
