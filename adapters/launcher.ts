@@ -2,9 +2,10 @@
  * @module `deno task start` and `deno task start:parallel`: answers `--help`
  * and `--version`, checks the config and the listen address (a bad value, a
  * name that does not resolve or a port in use stops here with one line and
- * exit status 2), prints the effective configuration, then runs main.ts
- * under `deno serve` on the resolved address, with `--parallel` (one isolate
- * per core, or DENO_JOBS) when asked. Signals pass through, so a drain works
+ * exit status 2), prints the effective configuration, then serves on the
+ * resolved address: through node:http by default (adapters/node_main.ts,
+ * with one Worker per core, or DENO_JOBS, under `--parallel`), or with
+ * `HTTP_SERVER=deno` main.ts under `deno serve` (`--parallel` likewise). Signals pass through, so a drain works
  * the same in both modes. Deno-only.
  */
 import denoJson from "../deno.json" with { type: "json" };
@@ -42,25 +43,24 @@ if (unknown.length > 0) {
 const env = launchEnv(Deno.env.toObject(), Deno.hostname());
 const config = loadConfigOrExit(env);
 const parallel = Deno.args.includes("--parallel");
-const httpServer = Deno.env.get("HTTP_SERVER") ?? "deno";
+// HTTP_SERVER: `deno task start` serves through node:http by default
+// (adapters/node_main.ts: 15.6 KiB per idle stream against 60 through
+// deno serve, whose ReadableStream bodies each hold a 1,024-slot ring in
+// Deno 2.9); `start:parallel` through `deno serve --parallel` by default,
+// since one node:http Worker per isolate measured 63-82 msg/s against 250
+// and fell behind at 10,000 streams (BENCHMARKS.md, issue 14).
+// HTTP_SERVER=node or deno picks either path for either task.
+const httpServerSet = Deno.env.get("HTTP_SERVER");
+const httpServer = httpServerSet ?? (parallel ? "deno" : "node");
 if (httpServer !== "deno" && httpServer !== "node") {
   // deno-lint-ignore no-console
   console.error(
     `herald: Cannot read HTTP_SERVER: ${
       JSON.stringify(httpServer)
-    } is not "deno" or "node"`,
+    } is not "node" or "deno"`,
   );
   Deno.exit(2);
 }
-if (httpServer === "node" && parallel) {
-  // deno-lint-ignore no-console
-  console.error(
-    "herald: Cannot use HTTP_SERVER=node with start:parallel: node:http serves one isolate",
-  );
-  Deno.exit(2);
-}
-// HTTP_SERVER=node: one isolate behind node:http (adapters/node_main.ts).
-const viaNode = httpServer === "node";
 // TLS_CERT_FILE and TLS_KEY_FILE: one isolate behind Deno.serve with TLS and
 // HTTP/2 (adapters/tls_main.ts).
 const tlsCert = env.TLS_CERT_FILE ?? "";
@@ -73,11 +73,16 @@ if (viaTls && (tlsCert === "" || tlsKey === "")) {
     } is unset)`,
   );
 }
-if (viaTls && (parallel || viaNode)) {
+if (viaTls && (parallel || httpServerSet === "node")) {
   exitWithConfigError(
     "Cannot serve TLS with start:parallel or HTTP_SERVER=node: TLS serves one isolate through Deno.serve",
   );
 }
+const viaNode = httpServer === "node" && !viaTls;
+// One isolate per core unless DENO_JOBS says otherwise, as deno serve --parallel.
+const isolates = parallel
+  ? Math.max(1, Number(env.DENO_JOBS ?? "") || navigator.hardwareConcurrency)
+  : 1;
 let listen: ListenAddress;
 try {
   listen = reserveListenAddress(
@@ -93,7 +98,7 @@ try {
 console.log(startupLine(config, {
   version,
   url: viaTls ? listen.url.replace("http:", "https:") : listen.url,
-  isolates: parallel ? (env.DENO_JOBS ?? "cores") : 1,
+  isolates: parallel ? (viaNode ? isolates : (env.DENO_JOBS ?? "cores")) : 1,
   server: viaTls ? "TLS, HTTP/2" : viaNode ? "node:http" : "deno serve",
 }));
 // A bounded young generation: see v8_flags.ts.
@@ -130,9 +135,11 @@ const child = new Deno.Command(Deno.execPath(), {
       ...files,
       new URL("../main.ts", import.meta.url).pathname,
     ],
-  // The resolved address, for deno serve and for node_main.ts alike.
+  // The resolved address. DENO_SERVE_ADDRESS only for Deno.serve: node:http's listen honours it too,
+  // and would then listen on it without SO_REUSEPORT.
   env: {
-    DENO_SERVE_ADDRESS: listen.serveAddress,
+    ...(viaNode ? {} : { DENO_SERVE_ADDRESS: listen.serveAddress }),
+    HERALD_ISOLATES: String(isolates),
     HERALD_HOSTNAME: listen.address,
     PORT: String(listen.port),
   },

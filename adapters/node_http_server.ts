@@ -18,6 +18,11 @@ import {
   type ServerResponse,
 } from "node:http";
 import type { Socket } from "node:net";
+import {
+  divertStream,
+  type StreamSink,
+  subscriberOf,
+} from "../lib/subscriber.ts";
 
 /** Options for {@linkcode serveWithNodeHttp}. */
 export interface NodeHttpServeOptions {
@@ -36,6 +41,12 @@ export interface NodeHttpServeOptions {
   headersTimeoutMs?: number;
   /** The largest request body buffered ahead of the handler, in bytes. @default {65536} */
   requestBodyHighWaterMark?: number;
+  /**
+   * Listen with SO_REUSEPORT, so several isolates can listen on one port and
+   * the kernel spreads connections across them.
+   * @default {false}
+   */
+  reusePort?: boolean;
 }
 
 /** A running server. */
@@ -70,7 +81,9 @@ export function serveWithNodeHttp(
 ): NodeHttpServer {
   const active = new Set<ServerResponse>();
   const idleWaiters: Array<() => void> = [];
-  const server = createServer((req, res) => {
+  // Long URLs and headers as Deno.serve takes them (node:http's own limit
+  // is 16 KiB, which a long Last-Event-ID or topic list can pass).
+  const server = createServer({ maxHeaderSize: 64 * 1024 }, (req, res) => {
     active.add(res);
     res.once("close", () => {
       active.delete(res);
@@ -107,7 +120,11 @@ export function serveWithNodeHttp(
     return stopping;
   }
 
-  server.listen(options.port, options.hostname, () => {
+  server.listen({
+    port: options.port,
+    host: options.hostname,
+    reusePort: options.reusePort ?? false,
+  }, () => {
     const address = server.address();
     if (address !== null && typeof address === "object") port = address.port;
     options.onListen?.({ hostname: options.hostname, port });
@@ -134,7 +151,7 @@ async function respond(
   // `answer` returns once the head is written, so the Request and Response
   // it saw are not kept alive for as long as the body streams.
   const body = await answer(handler, req, res, options);
-  if (body !== null) await pump(body, res);
+  if (body !== null && !await divert(body, res)) await pump(body, res);
 }
 
 /** Calls the handler and writes the head; returns the body still to send. */
@@ -291,6 +308,122 @@ async function writeHead(
   );
   if (eventStream) res.flushHeaders();
   return body;
+}
+
+/** One chunk of the chunked transfer coding: size in hex, CRLF, bytes, CRLF. */
+function chunkFrame(bytes: Uint8Array): Uint8Array {
+  const head = encoder.encode(`${bytes.byteLength.toString(16)}\r\n`);
+  const frame = new Uint8Array(head.byteLength + bytes.byteLength + 2);
+  frame.set(head, 0);
+  frame.set(bytes, head.byteLength);
+  frame[frame.byteLength - 2] = 13;
+  frame[frame.byteLength - 1] = 10;
+  return frame;
+}
+
+/**
+ * The last chunk framed, and what it framed. The hub writes one joined batch
+ * (or one heartbeat, or one update) to every stream in a row, so it is
+ * framed once and the same bytes go to every socket.
+ */
+let lastFramed: { bytes: Uint8Array; frame: Uint8Array } | null = null;
+
+function framed(bytes: Uint8Array): Uint8Array {
+  if (lastFramed === null || lastFramed.bytes !== bytes) {
+    lastFramed = { bytes, frame: chunkFrame(bytes) };
+  }
+  return lastFramed.frame;
+}
+
+/**
+ * A subscriber's body written straight to the socket, each chunk framed for
+ * the chunked coding `res` announced; `res.end()` writes the last chunk.
+ * The socket's write buffer is the subscriber's bounded queue.
+ */
+class SocketSink implements StreamSink {
+  readonly #res: ServerResponse;
+  readonly #socket: Socket;
+
+  constructor(res: ServerResponse, socket: Socket) {
+    this.#res = res;
+    this.#socket = socket;
+  }
+
+  write(bytes: Uint8Array): void {
+    if (bytes.byteLength === 0 || this.#socket.destroyed) return;
+    this.#socket.write(framed(bytes));
+  }
+
+  get queuedBytes(): number {
+    return this.#socket.writableLength;
+  }
+
+  close(): void {
+    this.#res.end();
+  }
+
+  abort(): void {
+    this.#res.destroy();
+  }
+}
+
+/**
+ * Sends a subscriber's body by diverting it to a {@linkcode SocketSink}
+ * once what it queued before the head went out is written; returns false
+ * when `body` is no subscriber's (or `res` cannot take raw chunks), so the
+ * caller pumps it instead.
+ */
+async function divert(
+  body: ReadableStream<Uint8Array>,
+  res: ServerResponse,
+): Promise<boolean> {
+  const subscriber = subscriberOf(body);
+  const socket = res.socket;
+  // Raw chunks need the chunked coding, and a socket that is ours already
+  // (not queued behind an earlier response on the connection).
+  if (
+    subscriber === undefined || socket === null ||
+    res.getHeader("transfer-encoding") !== undefined ||
+    !(res as unknown as { chunkedEncoding: boolean }).chunkedEncoding
+  ) {
+    return false;
+  }
+  const sink = new SocketSink(res, socket);
+  const reader = body.getReader();
+  const onClose = () => {
+    if (res.writableFinished) return;
+    reader.cancel().catch(() => {});
+  };
+  res.once("close", onClose);
+  try {
+    for (;;) {
+      const state = divertStream(body, sink);
+      if (state === "diverted") break;
+      if (state === "no") {
+        // Ended before it could be diverted: what is left ends it.
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          sink.write(value);
+        }
+        res.end();
+        return true;
+      }
+      const { done, value } = await reader.read();
+      if (done) {
+        res.end();
+        return true;
+      }
+      sink.write(value);
+    }
+  } catch {
+    res.destroy();
+    return true;
+  }
+  const onDrain = () => subscriber.drained();
+  socket.on("drain", onDrain);
+  res.once("close", () => socket.off("drain", onDrain));
+  return true;
 }
 
 /**

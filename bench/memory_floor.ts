@@ -31,6 +31,7 @@ export const LAYERS: Record<string, PeerSpec> = {
   ),
   "deno-minimal": PEERS["deno-minimal"]!,
   herald: PEERS.herald!,
+  "herald-deno": PEERS["herald-deno"]!,
   "node-on-deno": PEERS["node-on-deno"]!,
   node: PEERS.node!,
   nchan: PEERS.nchan!,

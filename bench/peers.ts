@@ -118,7 +118,7 @@ const BENCH_STREAM_TOKEN = await new SignJWT({
 export const PEERS: Record<string, PeerSpec> = {
   herald: {
     name: "herald",
-    label: "herald, 1 isolate",
+    label: "herald, 1 isolate (node:http)",
     command: (port) => ({
       argv: denoTask("start"),
       env: { ...HERALD_ENV, PORT: String(port) },
@@ -146,19 +146,34 @@ export const PEERS: Record<string, PeerSpec> = {
     publishHeaders: [`Authorization: Bearer ${BENCH_PUBLISH_TOKEN}`],
     privateEvery: 2,
   },
-  "herald-node": {
-    name: "herald-node",
-    label: "herald, 1 isolate, node:http (HTTP_SERVER=node)",
+  "herald-deno": {
+    name: "herald-deno",
+    label: "herald, 1 isolate, deno serve (HTTP_SERVER=deno)",
     command: (port) => ({
       argv: denoTask("start"),
-      env: { ...HERALD_ENV, PORT: String(port), HTTP_SERVER: "node" },
+      env: { ...HERALD_ENV, PORT: String(port), HTTP_SERVER: "deno" },
+    }),
+    eventsPath: "/events?topic=chat",
+    publishPath: "/message",
+  },
+  "herald-node-parallel": {
+    name: "herald-node-parallel",
+    label: "herald, start:parallel on node:http, 2 Workers (HTTP_SERVER=node)",
+    command: (port) => ({
+      argv: denoTask("start:parallel"),
+      env: {
+        ...HERALD_ENV,
+        PORT: String(port),
+        DENO_JOBS: "2",
+        HTTP_SERVER: "node",
+      },
     }),
     eventsPath: "/events?topic=chat",
     publishPath: "/message",
   },
   "herald-parallel": {
     name: "herald-parallel",
-    label: "herald, deno serve --parallel (2 isolates)",
+    label: "herald, start:parallel (deno serve --parallel, 2 isolates)",
     command: (port) => ({
       argv: denoTask("start:parallel"),
       env: { ...HERALD_ENV, PORT: String(port), DENO_JOBS: "2" },

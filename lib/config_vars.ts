@@ -226,8 +226,9 @@ export const CONFIG_VARS: readonly ConfigVar[] = Object.freeze([
   },
   {
     name: "HTTP_SERVER",
-    fallback: "deno",
-    meaning: "node serves through node:http instead of deno serve",
+    fallback: "node",
+    meaning:
+      "deno serves through deno serve, node through node:http (start:parallel defaults to deno)",
   },
   {
     name: "BUN_IDLE_TIMEOUT_S",

@@ -1,7 +1,11 @@
 /**
  * @module One open event stream: a `ReadableStream` of SSE bytes with a
  * bounded queue, the replay-then-live handoff, and a single teardown path.
- * It knows nothing of topics' routing or HTTP. Web-only.
+ * A server adapter that can write to its socket itself may divert the
+ * stream to a {@linkcode StreamSink} once the queue is empty
+ * ({@linkcode divertStream}): the bytes then skip the stream's queue and
+ * the reader's pump, and the sink's own buffer is the bounded queue. It
+ * knows nothing of topics' routing or HTTP. Web-only.
  */
 import { compareIds, type EventId } from "./event_id.ts";
 
@@ -31,6 +35,49 @@ export interface SubscriberOptions {
 }
 
 const NO_TOPICS: ReadonlySet<string> = new Set();
+
+/**
+ * Where a diverted stream writes: a connection's own write buffer. herald
+ * writes every chunk at once and cuts the stream off when `queuedBytes`
+ * passes its bound, as it does with its stream's queue.
+ */
+export interface StreamSink {
+  /** Sends `bytes` (buffering what the socket cannot take yet). */
+  write(bytes: Uint8Array): void;
+  /** Bytes written but not yet taken by the connection. */
+  readonly queuedBytes: number;
+  /** Ends the body cleanly after what was written. */
+  close(): void;
+  /** Drops the connection at once (a reader too slow). */
+  abort(): void;
+}
+
+/** The subscriber behind each stream it made, for {@linkcode divertStream}. */
+const BY_STREAM = new WeakMap<ReadableStream<Uint8Array>, Subscriber>();
+
+/**
+ * Diverts `stream` (a subscriber's body) to `sink`: from now on its bytes go
+ * straight to `sink.write`. Returns "diverted", "queued" when chunks are
+ * still queued in the stream (read them, write them to the sink, and ask
+ * again: nothing is reordered, since the check and the switch are one
+ * synchronous step), or "no" when `stream` is not a subscriber's or has
+ * ended. Call {@linkcode Subscriber.drained} when the sink's buffer drains.
+ */
+export function divertStream(
+  stream: ReadableStream<Uint8Array>,
+  sink: StreamSink,
+): "diverted" | "queued" | "no" {
+  const subscriber = BY_STREAM.get(stream);
+  if (subscriber === undefined) return "no";
+  return subscriber.divert(sink);
+}
+
+/** The subscriber a diverted stream belongs to (for `drained()`). */
+export function subscriberOf(
+  stream: ReadableStream<Uint8Array>,
+): Subscriber | undefined {
+  return BY_STREAM.get(stream);
+}
 
 /**
  * The reason a slow reader's stream is errored with. A string, not an Error:
@@ -65,6 +112,7 @@ export class Subscriber {
   readonly #onEnd: (subscriber: Subscriber, reason: EndReason) => void;
   readonly #written: { bytes: number } | null;
   #controller: ReadableStreamDefaultController<Uint8Array> | null = null;
+  #sink: StreamSink | null = null;
   #ended = false;
   #held: Array<readonly [EventId, Uint8Array]> | null = null;
   #heldBytes = 0;
@@ -92,6 +140,21 @@ export class Subscriber {
       highWaterMark: this.#maxQueuedBytes,
       size: byteLength,
     });
+    BY_STREAM.set(this.stream, this);
+  }
+
+  /** See {@linkcode divertStream}. */
+  divert(sink: StreamSink): "diverted" | "queued" | "no" {
+    const controller = this.#controller;
+    if (this.#ended || controller === null || this.#sink !== null) return "no";
+    if ((controller.desiredSize ?? 0) < this.#maxQueuedBytes) return "queued";
+    this.#sink = sink;
+    return "diverted";
+  }
+
+  /** The sink's buffer drained: a replay waiting for room may go on. */
+  drained(): void {
+    this.#checkRoom();
   }
 
   /** Whether the stream has ended. */
@@ -101,13 +164,25 @@ export class Subscriber {
 
   /** Queues bytes that carry no id (retry, comments, system and update events). */
   write(bytes: Uint8Array): void {
-    const controller = this.#controller;
-    if (this.#ended || controller === null) return;
-    if (!this.#enqueue(controller, bytes)) return;
-    if ((controller.desiredSize ?? 0) < 0) {
-      controller.error(slowReaderReason(this.#maxQueuedBytes));
-      this.#end("overflow");
+    if (this.#ended) return;
+    const sink = this.#sink;
+    if (sink !== null) {
+      sink.write(bytes);
+      if (this.#written !== null) this.#written.bytes += bytes.byteLength;
+      if (sink.queuedBytes > this.#maxQueuedBytes) this.#overflow();
+      return;
     }
+    const controller = this.#controller;
+    if (controller === null) return;
+    if (!this.#enqueue(controller, bytes)) return;
+    if ((controller.desiredSize ?? 0) < 0) this.#overflow();
+  }
+
+  /** Cuts a slow reader off: the stream errors (or the sink drops the connection). */
+  #overflow(): void {
+    if (this.#sink !== null) this.#sink.abort();
+    else this.#controller?.error(slowReaderReason(this.#maxQueuedBytes));
+    this.#end("overflow");
   }
 
   /**
@@ -130,10 +205,7 @@ export class Subscriber {
       this.#held.push([id, bytes]);
       this.#heldBytes += bytes.byteLength;
       // Live events held behind a replay count against the same bound.
-      if (this.#heldBytes > this.#maxQueuedBytes) {
-        this.#controller?.error(slowReaderReason(this.#maxQueuedBytes));
-        this.#end("overflow");
-      }
+      if (this.#heldBytes > this.#maxQueuedBytes) this.#overflow();
       return;
     }
     if (this.#after !== null) {
@@ -172,6 +244,13 @@ export class Subscriber {
 
   /** Sends `last` (e.g. a short `retry:`), then closes the stream cleanly. */
   end(last?: Uint8Array): void {
+    const sink = this.#sink;
+    if (!this.#ended && sink !== null) {
+      if (last !== undefined) this.write(last);
+      if (!this.#ended) sink.close();
+      this.#end("drain");
+      return;
+    }
     const controller = this.#controller;
     if (this.#ended || controller === null) return;
     if (last === undefined || this.#enqueue(controller, last)) {
@@ -186,7 +265,9 @@ export class Subscriber {
 
   /** Whether `bytes` more fit in the queue now (always, when it is empty). */
   fits(bytes: number): boolean {
-    const free = this.#controller?.desiredSize ?? 0;
+    const free = this.#sink !== null
+      ? this.#maxQueuedBytes - this.#sink.queuedBytes
+      : this.#controller?.desiredSize ?? 0;
     return free >= bytes || free >= this.#maxQueuedBytes;
   }
 

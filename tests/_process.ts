@@ -1,6 +1,9 @@
 /**
- * Test helper: herald as a real process, the way `deno task start` runs it
- * (`deno serve main.ts`, with `--parallel` and DENO_JOBS when asked).
+ * Test helper: herald as a real process, the way the tasks run it by
+ * default: one job as `deno task start` (adapters/node_main.ts, node:http),
+ * more as `deno task start:parallel` (`deno serve --parallel main.ts` with
+ * DENO_JOBS). `HERALD_TEST_SERVER=deno` or `node` picks one server for all
+ * (node with several jobs: one Worker per isolate).
  */
 
 /** A free loopback port (listen on 0, close, reuse the number). */
@@ -100,6 +103,7 @@ export interface HeraldProcessOptions {
 }
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const NODE_MAIN = new URL("../adapters/node_main.ts", import.meta.url).pathname;
 
 /** Starts herald and waits until it answers GET /stats (with every isolate counted). */
 export async function startHerald(
@@ -108,20 +112,22 @@ export async function startHerald(
   const jobs = options.jobs ?? 1;
   const port = options.port ?? freePort();
   const kvPath = options.env?.KV_PATH;
+  const chosen = Deno.env.get("HERALD_TEST_SERVER");
+  const viaDeno = chosen === "deno" || (jobs > 1 && chosen !== "node");
   const child = new Deno.Command(Deno.execPath(), {
     args: options.viaTask ? ["task", "start"] : [
-      "serve",
-      ...(jobs > 1 ? ["--parallel"] : []),
+      ...(viaDeno ? ["serve", ...(jobs > 1 ? ["--parallel"] : [])] : ["run"]),
       "--allow-net",
       "--allow-env",
       ...(kvPath === undefined
         ? ["--allow-read=."]
         : [`--allow-read=.,${kvPath}`, `--allow-write=${kvPath}`]),
-      MAIN,
+      viaDeno ? MAIN : NODE_MAIN,
     ],
     cwd: new URL("..", import.meta.url).pathname,
     env: {
-      DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}`,
+      ...(viaDeno ? { DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}` } : {}),
+      HERALD_ISOLATES: String(jobs),
       DENO_JOBS: String(jobs),
       PORT: String(port),
       HOSTNAME: "127.0.0.1",

@@ -1,8 +1,12 @@
 /**
  * Test helper: the real app on a real loopback socket (port 0), in this
- * process. Dispose it (`await using`) to drain streams and stop the server.
+ * process, behind the server `deno task start` uses by default (node:http,
+ * adapters/node_http_server.ts), or behind `Deno.serve` with
+ * `HERALD_TEST_SERVER=deno` (the `HTTP_SERVER=deno` path). Dispose it
+ * (`await using`) to drain streams and stop the server.
  */
 import { createDenoAssetReader } from "../adapters/deno_assets.ts";
+import { serveWithNodeHttp } from "../adapters/node_http_server.ts";
 import { LocalBus } from "../lib/bus.ts";
 import { loadConfig } from "../lib/config.ts";
 import type { Engine } from "../lib/engine.ts";
@@ -59,12 +63,15 @@ export function startServer(options: StartOptions = {}): Promise<TestServer> {
     readAsset: createDenoAssetReader(new URL("../static/", import.meta.url)),
   });
   const controller = new AbortController();
+  const serve = Deno.env.get("HERALD_TEST_SERVER") === "deno"
+    ? Deno.serve
+    : serveOnNode;
   return new Promise((resolve) => {
-    const server = Deno.serve({
+    const server = serve({
       port: 0,
       hostname: "127.0.0.1",
       signal: controller.signal,
-      onListen({ port }) {
+      onListen({ port }: { port: number }) {
         const url = `http://127.0.0.1:${port}`;
         resolve({
           url,
@@ -86,6 +93,19 @@ export function startServer(options: StartOptions = {}): Promise<TestServer> {
       },
     }, app.fetch);
   });
+}
+
+/** `serveWithNodeHttp` in the shape of `Deno.serve(options, handler)`. */
+function serveOnNode(
+  options: {
+    port: number;
+    hostname: string;
+    signal: AbortSignal;
+    onListen(address: { port: number }): void;
+  },
+  handler: (request: Request) => Response | Promise<Response>,
+): { finished: Promise<void> } {
+  return serveWithNodeHttp(handler, options);
 }
 
 /** Resolves when `check()` returns true, polling every 10 ms; rejects after `timeoutMs`. */

@@ -102,13 +102,13 @@ Deno.test("deno task start resolves HOSTNAME=localhost and prints one line of ef
   });
   try {
     await eventually(
-      () => task.output().includes("deno serve: Listening on"),
+      () => task.output().includes("herald (node:http): Listening on"),
       15_000,
-      "deno serve listening",
+      "node:http listening",
     );
     await checkStartupLine(task.output(), port);
   } finally {
-    // SIGTERM reaches the launcher and deno serve through deno task (SIGKILL would orphan them).
+    // SIGTERM reaches the launcher and its server through deno task (SIGKILL would orphan them).
     task.child.kill("SIGTERM");
     await task.child.status;
   }
@@ -119,7 +119,7 @@ async function checkStartupLine(output: string, port: number): Promise<void> {
   assert.ok(line !== undefined, output);
   assert.ok(
     line.startsWith(
-      `herald ${denoJson.version} serving http://127.0.0.1:${port}/ (deno serve, 1 isolate): engine memory, publish token, history 1000 events per topic`,
+      `herald ${denoJson.version} serving http://127.0.0.1:${port}/ (node:http, 1 isolate): engine memory, publish token, history 1000 events per topic`,
     ),
     line,
   );
