@@ -343,6 +343,13 @@ function framed(bytes: Uint8Array): Uint8Array {
 const corked = new Set<SocketSink>();
 let passScheduled = false;
 
+/**
+ * The most bytes a socket keeps corked; past it they are sent at once, so
+ * the corked bytes a socket holds stay small next to its bounded queue
+ * (which counts only what the socket could not send).
+ */
+const CORK_LIMIT = 16 * 1024;
+
 /** How long one slice of a write pass may run before I/O gets a turn, in ms. */
 const PASS_SLICE_MS = 2;
 
@@ -359,7 +366,6 @@ function writePass(): void {
   const deadline = performance.now() + PASS_SLICE_MS;
   let n = 0;
   for (const sink of corked) {
-    corked.delete(sink);
     sink.uncork();
     if ((++n & 63) === 0 && performance.now() > deadline) break;
   }
@@ -381,6 +387,8 @@ function schedulePass(): void {
 class SocketSink implements StreamSink {
   readonly #res: ServerResponse;
   readonly #socket: Socket;
+  /** Bytes written since the socket was corked, not yet handed to it. */
+  #corkedBytes = 0;
 
   constructor(res: ServerResponse, socket: Socket) {
     this.#res = res;
@@ -389,30 +397,42 @@ class SocketSink implements StreamSink {
 
   write(bytes: Uint8Array): void {
     if (bytes.byteLength === 0 || this.#socket.destroyed) return;
-    if (!corked.has(this)) {
+    const frame = framed(bytes);
+    if (this.#corkedBytes + frame.byteLength > CORK_LIMIT) this.uncork();
+    if (frame.byteLength >= CORK_LIMIT) {
+      // Large chunks gain nothing from joining: sent at once, as before.
+      this.#socket.write(frame);
+      return;
+    }
+    if (this.#corkedBytes === 0) {
       this.#socket.cork();
       corked.add(this);
       schedulePass();
     }
-    this.#socket.write(framed(bytes));
+    this.#corkedBytes += frame.byteLength;
+    this.#socket.write(frame);
   }
 
   /** Sends what was written since the last pass. */
   uncork(): void {
-    if (this.#socket.writableCorked > 0) this.#socket.uncork();
+    if (this.#corkedBytes === 0) return;
+    this.#corkedBytes = 0;
+    corked.delete(this);
+    this.#socket.uncork();
   }
 
+  /** The socket's backlog, not counting bytes corked until the next pass. */
   get queuedBytes(): number {
-    return this.#socket.writableLength;
+    return this.#socket.writableLength - this.#corkedBytes;
   }
 
   close(): void {
-    corked.delete(this);
     this.uncork();
     this.#res.end();
   }
 
   abort(): void {
+    this.#corkedBytes = 0;
     corked.delete(this);
     this.#res.destroy();
   }
