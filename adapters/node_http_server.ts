@@ -387,8 +387,10 @@ function schedulePass(): void {
 class SocketSink implements StreamSink {
   readonly #res: ServerResponse;
   readonly #socket: Socket;
-  /** Bytes written since the socket was corked, not yet handed to it. */
-  #corkedBytes = 0;
+  /** The first chunk waiting for the pass, and any that came after it. */
+  #first: Uint8Array | null = null;
+  #more: Uint8Array[] | null = null;
+  #heldBytes = 0;
 
   constructor(res: ServerResponse, socket: Socket) {
     this.#res = res;
@@ -398,32 +400,46 @@ class SocketSink implements StreamSink {
   write(bytes: Uint8Array): void {
     if (bytes.byteLength === 0 || this.#socket.destroyed) return;
     const frame = framed(bytes);
-    if (this.#corkedBytes + frame.byteLength > CORK_LIMIT) this.uncork();
+    if (this.#heldBytes + frame.byteLength > CORK_LIMIT) this.uncork();
     if (frame.byteLength >= CORK_LIMIT) {
       // Large chunks gain nothing from joining: sent at once, as before.
       this.#socket.write(frame);
       return;
     }
-    if (this.#corkedBytes === 0) {
-      this.#socket.cork();
+    if (this.#first === null) {
+      this.#first = frame;
       corked.add(this);
       schedulePass();
+    } else {
+      (this.#more ??= []).push(frame);
     }
-    this.#corkedBytes += frame.byteLength;
-    this.#socket.write(frame);
+    this.#heldBytes += frame.byteLength;
   }
 
-  /** Sends what was written since the last pass. */
+  /** Sends what was written since the last pass: one write, or one writev. */
   uncork(): void {
-    if (this.#corkedBytes === 0) return;
-    this.#corkedBytes = 0;
+    const first = this.#first;
+    if (first === null) return;
+    const more = this.#more;
+    this.#first = null;
+    this.#more = null;
+    this.#heldBytes = 0;
     corked.delete(this);
-    this.#socket.uncork();
+    const socket = this.#socket;
+    if (socket.destroyed) return;
+    if (more === null) {
+      socket.write(first);
+      return;
+    }
+    socket.cork();
+    socket.write(first);
+    for (const frame of more) socket.write(frame);
+    socket.uncork();
   }
 
-  /** The socket's backlog, not counting bytes corked until the next pass. */
+  /** The socket's backlog (chunks held for the pass are at most {@linkcode CORK_LIMIT}). */
   get queuedBytes(): number {
-    return this.#socket.writableLength - this.#corkedBytes;
+    return this.#socket.writableLength;
   }
 
   close(): void {
@@ -432,7 +448,9 @@ class SocketSink implements StreamSink {
   }
 
   abort(): void {
-    this.#corkedBytes = 0;
+    this.#first = null;
+    this.#more = null;
+    this.#heldBytes = 0;
     corked.delete(this);
     this.#res.destroy();
   }
