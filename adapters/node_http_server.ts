@@ -337,39 +337,52 @@ function framed(bytes: Uint8Array): Uint8Array {
 }
 
 /**
- * Sinks with corked writes waiting for {@linkcode writePass}, in the order
- * they were first written to.
+ * Sinks holding chunks for {@linkcode writePass}, in the order they were
+ * first written to (from `head` on). A sink that sent its chunks early stays
+ * in the queue; its turn in the pass then sends nothing.
  */
-const corked = new Set<SocketSink>();
+let waiting: SocketSink[] = [];
+let head = 0;
 let passScheduled = false;
 
 /**
- * The most bytes a socket keeps corked; past it they are sent at once, so
- * the corked bytes a socket holds stay small next to its bounded queue
- * (which counts only what the socket could not send).
+ * The most bytes a sink holds for the pass; past it they are sent at once,
+ * so what a sink holds stays small next to its bounded queue (which counts
+ * only what the socket could not send yet).
  */
-const CORK_LIMIT = 16 * 1024;
+const HOLD_LIMIT = 16 * 1024;
 
 /** How long one slice of a write pass may run before I/O gets a turn, in ms. */
 const PASS_SLICE_MS = 2;
 
 /**
- * Uncorks the waiting sockets, one `send` each for everything written to it
- * since the last pass. It yields to the event loop every
- * {@linkcode PASS_SLICE_MS}, so events that arrive while a pass is behind
- * join the bytes still corked on the sockets it has not reached yet: under
- * overload a socket takes several events in one syscall (as Deno.serve's
- * stream ring does), while an idle hub writes each event at once.
+ * Sends what each waiting sink holds, one `send` (or `writev`) per socket
+ * for everything written to it since the last pass. It yields to the event
+ * loop every {@linkcode PASS_SLICE_MS}, so events that arrive while a pass
+ * is behind join the chunks still held by the sockets it has not reached
+ * yet: under overload a socket takes several events in one syscall (as
+ * Deno.serve's stream ring does), while an idle hub writes each event at
+ * once, right after its fan-out.
  */
 function writePass(): void {
   passScheduled = false;
   const deadline = performance.now() + PASS_SLICE_MS;
-  let n = 0;
-  for (const sink of corked) {
-    sink.uncork();
-    if ((++n & 63) === 0 && performance.now() > deadline) break;
+  const queue = waiting;
+  while (head < queue.length) {
+    queue[head++]!.send();
+    if ((head & 63) === 0 && performance.now() > deadline) break;
   }
-  if (corked.size > 0) schedulePass();
+  if (head < queue.length) {
+    // Under steady overload the queue never empties: drop the sent part.
+    if (head >= 4096) {
+      waiting = queue.slice(head);
+      head = 0;
+    }
+    schedulePass();
+    return;
+  }
+  waiting = [];
+  head = 0;
 }
 
 function schedulePass(): void {
@@ -381,8 +394,8 @@ function schedulePass(): void {
 /**
  * A subscriber's body written straight to the socket, each chunk framed for
  * the chunked coding `res` announced; `res.end()` writes the last chunk.
- * Writes are corked until the next {@linkcode writePass}; the socket's write
- * buffer (corked bytes included) is the subscriber's bounded queue.
+ * Chunks are held until the next {@linkcode writePass}; the socket's write
+ * buffer is the subscriber's bounded queue.
  */
 class SocketSink implements StreamSink {
   readonly #res: ServerResponse;
@@ -400,15 +413,15 @@ class SocketSink implements StreamSink {
   write(bytes: Uint8Array): void {
     if (bytes.byteLength === 0 || this.#socket.destroyed) return;
     const frame = framed(bytes);
-    if (this.#heldBytes + frame.byteLength > CORK_LIMIT) this.uncork();
-    if (frame.byteLength >= CORK_LIMIT) {
+    if (this.#heldBytes + frame.byteLength > HOLD_LIMIT) this.send();
+    if (frame.byteLength >= HOLD_LIMIT) {
       // Large chunks gain nothing from joining: sent at once, as before.
       this.#socket.write(frame);
       return;
     }
     if (this.#first === null) {
       this.#first = frame;
-      corked.add(this);
+      waiting.push(this);
       schedulePass();
     } else {
       (this.#more ??= []).push(frame);
@@ -417,14 +430,13 @@ class SocketSink implements StreamSink {
   }
 
   /** Sends what was written since the last pass: one write, or one writev. */
-  uncork(): void {
+  send(): void {
     const first = this.#first;
     if (first === null) return;
     const more = this.#more;
     this.#first = null;
     this.#more = null;
     this.#heldBytes = 0;
-    corked.delete(this);
     const socket = this.#socket;
     if (socket.destroyed) return;
     if (more === null) {
@@ -437,13 +449,13 @@ class SocketSink implements StreamSink {
     socket.uncork();
   }
 
-  /** The socket's backlog (chunks held for the pass are at most {@linkcode CORK_LIMIT}). */
+  /** The socket's backlog (chunks held for the pass are at most {@linkcode HOLD_LIMIT}). */
   get queuedBytes(): number {
     return this.#socket.writableLength;
   }
 
   close(): void {
-    this.uncork();
+    this.send();
     this.#res.end();
   }
 
@@ -451,7 +463,6 @@ class SocketSink implements StreamSink {
     this.#first = null;
     this.#more = null;
     this.#heldBytes = 0;
-    corked.delete(this);
     this.#res.destroy();
   }
 }
