@@ -5,11 +5,14 @@
  * Under Deno 2.9, a `ReadableStream` response body given to `Deno.serve`
  * costs about 60 KiB of RSS per open stream (ext/http's stream resource
  * allocates a 1,024-slot ring per body); Deno's `node:http` server holds an
- * SSE connection in about 11 KiB. This adapter keeps the handler unchanged:
- * it reads the handler's body with a reader and writes each chunk with
- * `res.write`, waiting for 'drain' when the socket is full, so the body's own
- * bounded queue still cuts a reader that stopped reading off. Single
- * isolate only: `deno serve --parallel` cannot host it.
+ * SSE connection in about 11 KiB. This adapter keeps the handler unchanged.
+ * A subscriber's body is diverted to the socket ({@linkcode SocketSink}):
+ * its chunks are held for a write pass that sends each socket what it holds
+ * in one system call, so a socket that falls behind takes several events at
+ * once, and the socket's backlog is the subscriber's bounded queue. Any other
+ * body is read with a reader and written with `res.write`, waiting for
+ * 'drain' when the socket is full. Single isolate only: `deno serve
+ * --parallel` cannot host it.
  */
 import {
   createServer,
