@@ -356,7 +356,7 @@ let passScheduled = false;
 const HOLD_LIMIT = 16 * 1024;
 
 /** How long one slice of a write pass may run before I/O gets a turn, in ms. */
-const PASS_SLICE_MS = 2;
+const PASS_SLICE_MS = 1;
 
 /**
  * Sends what each waiting sink holds, one `send` (or `writev`) per socket
