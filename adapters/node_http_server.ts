@@ -5,11 +5,14 @@
  * Under Deno 2.9, a `ReadableStream` response body given to `Deno.serve`
  * costs about 60 KiB of RSS per open stream (ext/http's stream resource
  * allocates a 1,024-slot ring per body); Deno's `node:http` server holds an
- * SSE connection in about 11 KiB. This adapter keeps the handler unchanged:
- * it reads the handler's body with a reader and writes each chunk with
- * `res.write`, waiting for 'drain' when the socket is full, so the body's own
- * bounded queue still cuts a reader that stopped reading off. Single
- * isolate only: `deno serve --parallel` cannot host it.
+ * SSE connection in about 11 KiB. This adapter keeps the handler unchanged.
+ * A subscriber's body is diverted to the socket ({@linkcode SocketSink}):
+ * its chunks are held for a write pass that sends each socket what it holds
+ * in one system call, so a socket that falls behind takes several events at
+ * once, and the socket's backlog is the subscriber's bounded queue. Any other
+ * body is read with a reader and written with `res.write`, waiting for
+ * 'drain' when the socket is full. Single isolate only: `deno serve
+ * --parallel` cannot host it.
  */
 import {
   createServer,
@@ -18,6 +21,7 @@ import {
   type ServerResponse,
 } from "node:http";
 import type { Socket } from "node:net";
+import { setImmediate } from "node:timers";
 import {
   divertStream,
   type StreamSink,
@@ -336,13 +340,73 @@ function framed(bytes: Uint8Array): Uint8Array {
 }
 
 /**
+ * Sinks holding chunks for {@linkcode writePass}, in the order they were
+ * first written to (from `head` on). A sink that sent its chunks early stays
+ * in the queue; its turn in the pass then sends nothing.
+ */
+let waiting: SocketSink[] = [];
+let head = 0;
+let passScheduled = false;
+
+/**
+ * The most bytes a sink holds for the pass; past it they are sent at once,
+ * so what a sink holds stays small next to its bounded queue (which counts
+ * only what the socket could not send yet).
+ */
+const HOLD_LIMIT = 16 * 1024;
+
+/** How long one slice of a write pass may run before I/O gets a turn, in ms. */
+const PASS_SLICE_MS = 1;
+
+/**
+ * Sends what each waiting sink holds, one `send` (or `writev`) per socket
+ * for everything written to it since the last pass. It yields to the event
+ * loop every {@linkcode PASS_SLICE_MS}, so events that arrive while a pass
+ * is behind join the chunks still held by the sockets it has not reached
+ * yet: under overload a socket takes several events in one syscall (as
+ * Deno.serve's stream ring does), while an idle hub writes each event at
+ * once, right after its fan-out.
+ */
+function writePass(): void {
+  passScheduled = false;
+  const deadline = performance.now() + PASS_SLICE_MS;
+  const queue = waiting;
+  while (head < queue.length) {
+    queue[head++]!.send();
+    if ((head & 63) === 0 && performance.now() > deadline) break;
+  }
+  if (head < queue.length) {
+    // Under steady overload the queue never empties: drop the sent part.
+    if (head >= 4096) {
+      waiting = queue.slice(head);
+      head = 0;
+    }
+    schedulePass();
+    return;
+  }
+  waiting = [];
+  head = 0;
+}
+
+function schedulePass(): void {
+  if (passScheduled) return;
+  passScheduled = true;
+  setImmediate(writePass);
+}
+
+/**
  * A subscriber's body written straight to the socket, each chunk framed for
  * the chunked coding `res` announced; `res.end()` writes the last chunk.
- * The socket's write buffer is the subscriber's bounded queue.
+ * Chunks are held until the next {@linkcode writePass}; the socket's write
+ * buffer is the subscriber's bounded queue.
  */
 class SocketSink implements StreamSink {
   readonly #res: ServerResponse;
   readonly #socket: Socket;
+  /** The first chunk waiting for the pass, and any that came after it. */
+  #first: Uint8Array | null = null;
+  #more: Uint8Array[] | null = null;
+  #heldBytes = 0;
 
   constructor(res: ServerResponse, socket: Socket) {
     this.#res = res;
@@ -351,18 +415,57 @@ class SocketSink implements StreamSink {
 
   write(bytes: Uint8Array): void {
     if (bytes.byteLength === 0 || this.#socket.destroyed) return;
-    this.#socket.write(framed(bytes));
+    const frame = framed(bytes);
+    if (this.#heldBytes + frame.byteLength > HOLD_LIMIT) this.send();
+    if (frame.byteLength >= HOLD_LIMIT) {
+      // Large chunks gain nothing from joining: sent at once, as before.
+      this.#socket.write(frame);
+      return;
+    }
+    if (this.#first === null) {
+      this.#first = frame;
+      waiting.push(this);
+      schedulePass();
+    } else {
+      (this.#more ??= []).push(frame);
+    }
+    this.#heldBytes += frame.byteLength;
   }
 
+  /** Sends what was written since the last pass: one write, or one writev. */
+  send(): void {
+    const first = this.#first;
+    if (first === null) return;
+    const more = this.#more;
+    this.#first = null;
+    this.#more = null;
+    this.#heldBytes = 0;
+    const socket = this.#socket;
+    if (socket.destroyed) return;
+    if (more === null) {
+      socket.write(first);
+      return;
+    }
+    socket.cork();
+    socket.write(first);
+    for (const frame of more) socket.write(frame);
+    socket.uncork();
+  }
+
+  /** The socket's backlog (chunks held for the pass are at most {@linkcode HOLD_LIMIT}). */
   get queuedBytes(): number {
     return this.#socket.writableLength;
   }
 
   close(): void {
+    this.send();
     this.#res.end();
   }
 
   abort(): void {
+    this.#first = null;
+    this.#more = null;
+    this.#heldBytes = 0;
     this.#res.destroy();
   }
 }
@@ -406,18 +509,18 @@ async function divert(
           if (done) break;
           sink.write(value);
         }
-        res.end();
+        sink.close();
         return true;
       }
       const { done, value } = await reader.read();
       if (done) {
-        res.end();
+        sink.close();
         return true;
       }
       sink.write(value);
     }
   } catch {
-    res.destroy();
+    sink.abort();
     return true;
   }
   const onDrain = () => subscriber.drained();

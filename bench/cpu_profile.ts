@@ -6,7 +6,9 @@
  * machine's Node reads V8's log format).
  *
  * Run: `deno run -A bench/cpu_profile.ts [--app herald] [--streams 1000] [--rate 200] [--seconds 10]`
- * (`--rate 0` profiles opening the streams only).
+ * (`--rate 0` profiles opening the streams only). `--app node` profiles
+ * herald's default server (node:http), `herald` and `minimal` run behind
+ * `Deno.serve`.
  */
 import { parseArgs } from "node:util";
 import { StreamFleet } from "./fleet.ts";
@@ -29,8 +31,10 @@ export async function profileCpu(
         "run",
         "-A",
         `--v8-flags=--prof,--logfile=${dir}/v8-%p.log,--no-logfile-per-isolate`,
-        `${ROOT}/bench/profile_server.ts`,
-        app,
+        // `node`: herald's default server (node:http, adapters/node_main.ts).
+        ...(app === "node"
+          ? [`${ROOT}/adapters/node_main.ts`]
+          : [`${ROOT}/bench/profile_server.ts`, app]),
       ],
       env: { PORT: String(port), HOSTNAME: "127.0.0.1", MAX_CLIENTS: "20000" },
     }),

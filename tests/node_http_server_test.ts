@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { createDenoAssetReader } from "../adapters/deno_assets.ts";
 import { serveWithNodeHttp } from "../adapters/node_http_server.ts";
 import { LocalBus } from "../lib/bus.ts";
+import { compareIdText } from "../lib/event_id.ts";
 import { loadConfig } from "../lib/config.ts";
 import { type App, createApp } from "../routes/app.ts";
 import { createMemoryEngine } from "../engines/memory/engine.ts";
@@ -236,6 +237,49 @@ Deno.test("serveWithNodeHttp() cuts a dead reader off while a live one keeps rec
       total < published.length * message.length,
       `the dead reader got ${total} bytes`,
     );
+  } finally {
+    stuck.close();
+  }
+});
+
+Deno.test("serveWithNodeHttp() sends small events published in bursts in order, and still cuts a dead reader off", async () => {
+  // Events under the sink's 16 KiB hold limit wait for the write pass, and
+  // a burst arriving while a pass runs joins them per socket: the live
+  // reader must still get each once, in id order, and the dead one's backlog
+  // must still reach MAX_QUEUED_BYTES.
+  await using server = await startNodeServer({
+    MAX_QUEUED_BYTES: "65536",
+    HISTORY_SIZE: "0",
+  });
+  const stuck = await connect(server.port);
+  try {
+    await writeAll(stuck, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+    await eventually(async () => (await stats(server.url)).localClients === 1);
+    // Two topics: a coalesced batch reaches this stream as one write per
+    // event, several held for one pass.
+    await using reader = await SseClient.open(
+      `${server.url}/events?topic=chat&topic=other`,
+    );
+    assert.equal((await reader.next()).event, "system");
+    const message = "y".repeat(3_000);
+    const published: string[] = [];
+    const received: Array<string | undefined> = [];
+    const burst = 20;
+    while (published.length < 8000) {
+      const answers = await Promise.all(
+        Array.from({ length: burst }, () => publish(server.url, { message })),
+      );
+      for (const { status, json } of answers) {
+        assert.equal(status, 202);
+        published.push(String(json.id));
+      }
+      received.push(...(await reader.collect(burst, 10_000)).map((e) => e.id));
+      if ((await stats(server.url)).dropped) break;
+    }
+    const after = await stats(server.url);
+    assert.ok(after.dropped >= 1, `dropped: ${after.dropped}`);
+    assert.equal(after.localClients, 1);
+    assert.deepEqual(received, [...published].sort(compareIdText));
   } finally {
     stuck.close();
   }
