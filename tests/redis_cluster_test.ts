@@ -343,7 +343,16 @@ Deno.test("Redis restarts empty: live streams and reconnects from before get a r
     const reset = await live.next(10_000);
     assert.equal(reset.event, "reset");
     assert.equal(dataOf(reset).reason, "log-recreated");
-    // A reconnect with the id from before the restart: a reset, then live.
+    // A reconnect with the id from before the restart, once the process it
+    // goes to has seen the restart too (else its own live reset may come
+    // first): a reset, then live.
+    const deadline0 = Date.now() + 10_000;
+    for (;;) {
+      const stats = await (await fetch(`${second.url}/stats`)).json();
+      if (stats.losses >= 1) break;
+      if (Date.now() > deadline0) assert.fail("the second process saw no loss");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     const { client: again, first: replayReset } = await reconnect(
       second,
       before,
