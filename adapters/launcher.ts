@@ -9,7 +9,6 @@
  * the same in both modes. Deno-only.
  */
 import denoJson from "../deno.json" with { type: "json" };
-import { ConfigError } from "../lib/config.ts";
 import { helpText } from "../lib/config_vars.ts";
 import { startupLine } from "../lib/startup_line.ts";
 import {
@@ -17,7 +16,10 @@ import {
   launchEnv,
   loadConfigOrExit,
 } from "./deno_config.ts";
-import { type ListenAddress, reserveListenAddress } from "./listen_address.ts";
+import {
+  type ListenAddress,
+  reserveConfiguredAddress,
+} from "./listen_address.ts";
 import { heapFlags } from "./v8_flags.ts";
 
 const version: string = denoJson.version;
@@ -83,17 +85,7 @@ const viaNode = httpServer === "node" && !viaTls;
 const isolates = parallel
   ? Math.max(1, Number(env.DENO_JOBS ?? "") || navigator.hardwareConcurrency)
   : 1;
-let listen: ListenAddress;
-try {
-  listen = reserveListenAddress(
-    config.hostname,
-    config.port,
-    env.HERALD_HOSTNAME !== undefined ? "HERALD_HOSTNAME" : "HOSTNAME",
-  );
-} catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
-  exitWithConfigError(error.message);
-}
+const listen: ListenAddress = reserveConfiguredAddress(config, env);
 // deno-lint-ignore no-console
 console.log(startupLine(config, {
   version,

@@ -6,6 +6,7 @@
  * use each end start-up with one line. Deno-only.
  */
 import { ConfigError } from "../lib/config.ts";
+import { exitWithConfigError } from "./deno_config.ts";
 
 /** Where herald listens: the resolved IP literal, the port, and its URL. */
 export interface ListenAddress {
@@ -72,4 +73,25 @@ export function reserveListenAddress(
     url: `http://${host}:${addr.port}/`,
     serveAddress: `tcp:${host}:${addr.port}`,
   };
+}
+
+/**
+ * {@linkcode reserveListenAddress} for the configured host and port, naming
+ * the variable the host came from (`HERALD_HOSTNAME` or `HOSTNAME`); a
+ * refusal ends start-up with its one line (exit 2).
+ */
+export function reserveConfiguredAddress(
+  config: { readonly hostname: string; readonly port: number },
+  env: Readonly<Record<string, string | undefined>>,
+): ListenAddress {
+  try {
+    return reserveListenAddress(
+      config.hostname,
+      config.port,
+      env.HERALD_HOSTNAME !== undefined ? "HERALD_HOSTNAME" : "HOSTNAME",
+    );
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    exitWithConfigError(error.message);
+  }
 }

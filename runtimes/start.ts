@@ -15,7 +15,7 @@ import { startupLine } from "../lib/startup_line.ts";
 import { exitWithConfigError, launchEnv } from "../adapters/deno_config.ts";
 import {
   type ListenAddress,
-  reserveListenAddress,
+  reserveConfiguredAddress,
 } from "../adapters/listen_address.ts";
 import { buildRuntime } from "./build.ts";
 import { loadRuntimeConfig } from "./compose.ts";
@@ -42,19 +42,14 @@ if (!RUNTIME_NAMES.includes(name) || Deno.args.length !== 1) {
 }
 
 const env = launchEnv(Deno.env.toObject(), Deno.hostname());
-let listen: ListenAddress;
 let config: Config;
 try {
   config = loadRuntimeConfig(env);
-  listen = reserveListenAddress(
-    config.hostname,
-    config.port,
-    env.HERALD_HOSTNAME !== undefined ? "HERALD_HOSTNAME" : "HOSTNAME",
-  );
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
   exitWithConfigError(error.message);
 }
+const listen: ListenAddress = reserveConfiguredAddress(config, env);
 
 let bin: string;
 let bundle: string;
