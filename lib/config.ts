@@ -78,7 +78,12 @@ export class ConfigError extends Error {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-function readInteger(
+/**
+ * Reads the integer variable `name` (trimmed), `fallback` when unset.
+ *
+ * @throws {ConfigError} "Cannot read <name>: …" when it is not an integer from `min` to `max`
+ */
+export function readInteger(
   env: Env,
   name: string,
   fallback: number,

@@ -18,6 +18,7 @@ import {
   reserveConfiguredAddress,
 } from "../adapters/listen_address.ts";
 import { buildRuntime } from "./build.ts";
+import { readBunOptions } from "./bun/bun_options.ts";
 import { loadRuntimeConfig } from "./compose.ts";
 import {
   ensureRuntime,
@@ -43,8 +44,11 @@ if (!RUNTIME_NAMES.includes(name) || Deno.args.length !== 1) {
 
 const env = launchEnv(Deno.env.toObject(), Deno.hostname());
 let config: Config;
+let workers = 1;
 try {
   config = loadRuntimeConfig(env);
+  // Bun's own variables too, before anything is installed or bundled.
+  if (name === "bun") workers = readBunOptions(env, config.port).workers;
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
   exitWithConfigError(error.message);
@@ -61,7 +65,6 @@ try {
   Deno.exit(error instanceof RuntimeUnavailableError ? 1 : 2);
 }
 
-const workers = name === "bun" ? Number(env.BUN_WORKERS ?? "1") || 1 : 1;
 // deno-lint-ignore no-console
 console.log(startupLine(config, {
   version: denoJson.version,

@@ -119,6 +119,12 @@ const REFUSED: ReadonlyArray<
     },
     "herald: Cannot read MERCURE_SUBSCRIBER_JWT_KEY: it is not a public key",
   ],
+  // Bun's own variables are read before Bun is installed or anything built.
+  [
+    "start:bun",
+    { BUN_WORKERS: "x" },
+    'herald: Cannot read BUN_WORKERS: "x" is not a non-negative integer',
+  ],
 ];
 
 for (const [name, env, message] of REFUSED) {

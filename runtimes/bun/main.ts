@@ -25,35 +25,19 @@ import {
   runtimeEnv,
 } from "../runtime_env.ts";
 import { bunGlobal, type BunServer } from "./bun_types.ts";
-
-/** Reads an integer variable of the Bun entry, or exits 2 naming it. */
-function readInteger(
-  env: Record<string, string>,
-  name: string,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!/^\d+$/.test(raw) || value < min || value > max) {
-    exitWithConfigError(
-      `Cannot read ${name}: "${raw}" is not an integer from ${min} to ${max}`,
-    );
-  }
-  return value;
-}
+import { type BunOptions, readBunOptions } from "./bun_options.ts";
+import { ConfigError } from "../../lib/config.ts";
 
 const env = runtimeEnv();
 const config = runtimeConfigOrExit(env);
-const idleTimeout = readInteger(env, "BUN_IDLE_TIMEOUT_S", 10, 0, 255);
-const workers = readInteger(env, "BUN_WORKERS", 1, 1, 256);
-if (workers > 1 && config.port === 0) {
-  exitWithConfigError(
-    "Cannot use BUN_WORKERS with PORT=0: the workers must share one port",
-  );
+let options: BunOptions;
+try {
+  options = readBunOptions(env, config.port);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  exitWithConfigError(error.message);
 }
+const { idleTimeout, workers } = options;
 
 /** Serves `app` on the configured address; event streams never time out. */
 function serve(app: App, reusePort: boolean): BunServer {
