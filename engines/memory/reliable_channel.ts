@@ -178,7 +178,7 @@ interface Sent<D> {
 const MAX_REMEMBERED = 1024;
 
 /**
- * One node's end of the medium: sends its own items reliably and hands on
+ * One instance's end of the medium: sends its own items reliably and hands on
  * every peer's, in order, each once.
  *
  * @example Two ends over a perfect medium
@@ -186,10 +186,10 @@ const MAX_REMEMBERED = 1024;
  * import { type Frame, ReliableChannel } from "./reliable_channel.ts";
  * const got: string[] = [];
  * const ends = new Map<string, ReliableChannel<string, never>>();
- * const make = (node: string) =>
- *   new ReliableChannel<string, never>(node, {
+ * const make = (instance: string) =>
+ *   new ReliableChannel<string, never>(instance, {
  *     post: (frame: Frame<string, never>) => {
- *       for (const [name, end] of ends) if (name !== node) end.receive(frame);
+ *       for (const [name, end] of ends) if (name !== instance) end.receive(frame);
  *     },
  *     onData: (_from, items) => got.push(...items),
  *     onControl: () => {},
@@ -205,7 +205,7 @@ const MAX_REMEMBERED = 1024;
  */
 export class ReliableChannel<D, C> {
   /** This end's name. */
-  readonly node: string;
+  readonly instance: string;
   readonly #options: ReliableChannelOptions<D, C>;
   readonly #born: number;
   readonly #now: () => number;
@@ -245,9 +245,9 @@ export class ReliableChannel<D, C> {
     stalls: 0,
   };
 
-  /** Opens `node`'s end; nothing is posted until it sends. */
-  constructor(node: string, options: ReliableChannelOptions<D, C>) {
-    this.node = node;
+  /** Opens `instance`'s end; nothing is posted until it sends. */
+  constructor(instance: string, options: ReliableChannelOptions<D, C>) {
+    this.instance = instance;
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#born = this.#now();
@@ -323,7 +323,7 @@ export class ReliableChannel<D, C> {
   receive(message: unknown): void {
     if (this.#closed || !isFrame<D, C>(message)) return;
     const frame = message;
-    if (frame.from === this.node) return;
+    if (frame.from === this.instance) return;
     this.#takeAcks(frame);
     const inbound = this.#inboundOf(frame);
     switch (frame.kind) {
@@ -335,7 +335,7 @@ export class ReliableChannel<D, C> {
         if (frame.poll) this.#queueAck();
         break;
       case "nack":
-        if (frame.to === this.node) this.#resend(frame.first, frame.from);
+        if (frame.to === this.instance) this.#resend(frame.first, frame.from);
         break;
       case "resend": {
         const before = inbound.expected;
@@ -442,7 +442,14 @@ export class ReliableChannel<D, C> {
     const acks: Record<string, number> = {};
     for (const [peer, inbound] of this.#inbound) acks[peer] = inbound.expected;
     const starts = Object.fromEntries(this.#starts);
-    return { herald: 2, from: this.node, born: this.#born, next, acks, starts };
+    return {
+      herald: 2,
+      from: this.instance,
+      born: this.#born,
+      next,
+      acks,
+      starts,
+    };
   }
 
   #post(frame: Frame<D, C>): void {
@@ -450,7 +457,7 @@ export class ReliableChannel<D, C> {
   }
 
   #takeAcks(frame: Header): void {
-    const acked = frame.acks[this.node];
+    const acked = frame.acks[this.instance];
     if (typeof acked !== "number") {
       // A peer that has not heard from us yet counts for the window and keeps
       // what we still hold until it says what it has.
@@ -551,7 +558,7 @@ export class ReliableChannel<D, C> {
     // Where to start: where we were, if we forgot it; where it says we must
     // (its first frame after hearing us); frame 0 of a peer born after us;
     // else the frame in hand (the peer spoke before it heard us join).
-    const told = frame.starts[this.node];
+    const told = frame.starts[this.instance];
     let start = remembered ??
       (typeof told === "number" ? told : frame.born > this.#born ? 0 : null);
     if (start === null) {
