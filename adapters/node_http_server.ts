@@ -43,6 +43,16 @@ export interface NodeHttpServeOptions {
    * @default {60000}
    */
   headersTimeoutMs?: number;
+  /**
+   * How long an idle keep-alive connection is kept open, in ms. Longer than
+   * the pools of the usual publishers keep theirs (Go and Deno's fetch 90 s,
+   * nginx upstreams and load balancers 60 s): a server that closes first
+   * races the client's next request, which then fails with "connection
+   * closed" (node:http's own default is 5 s). `deno serve` never closes
+   * them.
+   * @default {120000}
+   */
+  keepAliveTimeoutMs?: number;
   /** The largest request body buffered ahead of the handler, in bytes. @default {65536} */
   requestBodyHighWaterMark?: number;
   /**
@@ -97,9 +107,10 @@ export function serveWithNodeHttp(
     });
     void respond(handler, req, res, options);
   });
-  // Long-lived streams: no whole-request deadline; keep-alive as Node's default.
+  // Long-lived streams: no whole-request deadline.
   server.requestTimeout = 0;
   server.headersTimeout = options.headersTimeoutMs ?? 60_000;
+  server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 120_000;
   server.on("connection", (socket: Socket) => socket.setNoDelay(true));
 
   let port = options.port;
