@@ -5,8 +5,8 @@
  * exit status 2), prints the effective configuration, then serves on the
  * resolved address: through node:http by default (adapters/node_main.ts,
  * with one Worker per core, or DENO_JOBS, under `--parallel`), or with
- * `HTTP_SERVER=deno` main.ts under `deno serve` (`--parallel` likewise). Signals pass through, so a drain works
- * the same in both modes. Deno-only.
+ * `HTTP_SERVER=deno` main.ts under `deno serve` (`--parallel` likewise).
+ * Signals pass through, so a drain works the same in both modes. Deno-only.
  */
 import denoJson from "../deno.json" with { type: "json" };
 import { helpText } from "../lib/config_vars.ts";
@@ -45,15 +45,13 @@ if (unknown.length > 0) {
 const env = launchEnv(Deno.env.toObject(), Deno.hostname());
 const config = loadConfigOrExit(env);
 const parallel = Deno.args.includes("--parallel");
-// HTTP_SERVER: `deno task start` serves through node:http by default
-// (adapters/node_main.ts: 15.6 KiB per idle stream against 60 through
+// HTTP_SERVER: both tasks serve through node:http by default
+// (adapters/node_main.ts: 15–18 KiB per idle stream against 60 through
 // deno serve, whose ReadableStream bodies each hold a 1,024-slot ring in
-// Deno 2.9); `start:parallel` through `deno serve --parallel` by default,
-// since one node:http Worker per isolate measured 63-82 msg/s against 250
-// and fell behind at 10,000 streams (BENCHMARKS.md, issue 14).
-// HTTP_SERVER=node or deno picks either path for either task.
+// Deno 2.9), `start:parallel` with one Worker per isolate on one port;
+// HTTP_SERVER=deno serves either through deno serve (BENCHMARKS.md, run H).
 const httpServerSet = Deno.env.get("HTTP_SERVER");
-const httpServer = httpServerSet ?? (parallel ? "deno" : "node");
+const httpServer = httpServerSet ?? "node";
 if (httpServer !== "deno" && httpServer !== "node") {
   // deno-lint-ignore no-console
   console.error(
@@ -81,7 +79,7 @@ if (viaTls && (parallel || httpServerSet === "node")) {
   );
 }
 const viaNode = httpServer === "node" && !viaTls;
-// One isolate per core unless DENO_JOBS says otherwise, as deno serve --parallel.
+// One isolate per core unless DENO_JOBS says otherwise (as deno serve --parallel).
 const isolates = parallel
   ? Math.max(1, Number(env.DENO_JOBS ?? "") || navigator.hardwareConcurrency)
   : 1;
@@ -127,9 +125,12 @@ const child = new Deno.Command(Deno.execPath(), {
       ...files,
       new URL("../main.ts", import.meta.url).pathname,
     ],
-  // The resolved address. DENO_SERVE_ADDRESS only for Deno.serve: node:http's listen honours it too,
-  // and would then listen on it without SO_REUSEPORT.
+  // The resolved address. DENO_SERVE_ADDRESS only for Deno.serve: node:http's
+  // listen honours it too, and would then listen on it without SO_REUSEPORT,
+  // so one already in the environment is not passed on to node:http.
+  clearEnv: true,
   env: {
+    ...withoutServeAddress(Deno.env.toObject()),
     ...(viaNode ? {} : { DENO_SERVE_ADDRESS: listen.serveAddress }),
     HERALD_ISOLATES: String(isolates),
     HERALD_HOSTNAME: listen.address,
@@ -149,3 +150,11 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 }
 const status = await child.status;
 Deno.exit(status.code);
+
+/** The environment without DENO_SERVE_ADDRESS (the launcher sets its own). */
+function withoutServeAddress(
+  vars: Record<string, string>,
+): Record<string, string> {
+  const { DENO_SERVE_ADDRESS: _ignored, ...rest } = vars;
+  return rest;
+}

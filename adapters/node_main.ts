@@ -5,8 +5,8 @@
  * stream of `deno serve` (BENCHMARKS.md). With `HERALD_ISOLATES` above 1
  * (the launcher sets it for `--parallel`), it runs that many Workers, each
  * its own isolate and app listening on the same port with SO_REUSEPORT
- * (adapters/node_worker.ts), with the bus between them as under
- * `deno serve --parallel`; signals reach them from here. Run by the
+ * (adapters/node_worker.ts), with the BroadcastChannel bus between them;
+ * signals reach them from here. Run by the
  * launcher as `deno run --allow-net --allow-env --allow-read=.
  * adapters/node_main.ts`. Deno-only.
  */
@@ -76,7 +76,7 @@ if (isolates === 1) {
     Deno.addSignalListener(signal, () => {
       if (stopping) Deno.exit(1);
       stopping = true;
-      // Each isolate logs its own drain, as under deno serve --parallel.
+      // Each isolate logs its own drain.
       Deno.unrefTimer(setTimeout(() => Deno.exit(0), SHUTDOWN_DEADLINE_MS));
       for (const worker of workers) {
         worker.postMessage({ type: "drain", signal });

@@ -1,7 +1,8 @@
 /**
  * @module The servers the benchmark compares, and how to start and stop each
- * one fresh: herald (one isolate, and `deno serve --parallel` with 2
- * isolates, both from the deno.json tasks), nchan (nginx with
+ * one fresh: herald from the deno.json tasks (one isolate, and
+ * `start:parallel` with 2 isolates; each on node:http, the default, and on
+ * `deno serve` with HTTP_SERVER=deno), nchan (nginx with
  * `bench/nchan.conf`), the naive Node `http` broadcaster and the minimal
  * `Deno.serve` broadcaster; and herald as three processes over one fresh
  * `redis-server` (`herald-redis`), and as three processes on one Deno KV file
@@ -156,27 +157,28 @@ export const PEERS: Record<string, PeerSpec> = {
     eventsPath: "/events?topic=chat",
     publishPath: "/message",
   },
-  "herald-node-parallel": {
-    name: "herald-node-parallel",
-    label: "herald, start:parallel on node:http, 2 Workers (HTTP_SERVER=node)",
+  "herald-parallel": {
+    name: "herald-parallel",
+    label: "herald, start:parallel (node:http, 2 Workers)",
+    command: (port) => ({
+      argv: denoTask("start:parallel"),
+      env: { ...HERALD_ENV, PORT: String(port), DENO_JOBS: "2" },
+    }),
+    eventsPath: "/events?topic=chat",
+    publishPath: "/message",
+  },
+  "herald-deno-parallel": {
+    name: "herald-deno-parallel",
+    label:
+      "herald, start:parallel on deno serve --parallel, 2 isolates (HTTP_SERVER=deno)",
     command: (port) => ({
       argv: denoTask("start:parallel"),
       env: {
         ...HERALD_ENV,
         PORT: String(port),
         DENO_JOBS: "2",
-        HTTP_SERVER: "node",
+        HTTP_SERVER: "deno",
       },
-    }),
-    eventsPath: "/events?topic=chat",
-    publishPath: "/message",
-  },
-  "herald-parallel": {
-    name: "herald-parallel",
-    label: "herald, start:parallel (deno serve --parallel, 2 isolates)",
-    command: (port) => ({
-      argv: denoTask("start:parallel"),
-      env: { ...HERALD_ENV, PORT: String(port), DENO_JOBS: "2" },
     }),
     eventsPath: "/events?topic=chat",
     publishPath: "/message",

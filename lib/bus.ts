@@ -3,7 +3,7 @@
  * instances and gives them their order. It knows events, not HTTP. Web-only.
  *
  * One word names a running hub throughout: an **instance** (an isolate under
- * `deno serve --parallel`, a `deno task start` process beside others on one
+ * `start:parallel`, a `deno task start` process beside others on one
  * Redis or KV file, a Deno Deploy instance). {@linkcode LocalBus} is the
  * in-memory default for one instance; `BroadcastChannelBus` spans the
  * isolates of one process; the Redis and KV engines span processes and

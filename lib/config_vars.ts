@@ -228,7 +228,7 @@ export const CONFIG_VARS: readonly ConfigVar[] = Object.freeze([
     name: "HTTP_SERVER",
     fallback: "node",
     meaning:
-      "deno serves through deno serve, node through node:http (start:parallel defaults to deno)",
+      "node serves through node:http (start:parallel: one Worker per isolate), deno through deno serve",
   },
   {
     name: "BUN_IDLE_TIMEOUT_S",

@@ -1,7 +1,7 @@
 /**
  * @module herald's metrics in the Prometheus text exposition format 0.0.4:
  * a small writer (families with HELP and TYPE, escaped label values) and the
- * series. A scrape reaches one isolate of a `deno serve --parallel` process:
+ * series. A scrape reaches one isolate of a `start:parallel` process:
  * gauges of that isolate carry an `isolate` label; counters have none, being
  * summed across isolates from the counters each one sends with its presence
  * message (so a peer's share is up to one presence period, 1 s, old);

@@ -1,9 +1,9 @@
 /**
  * Test helper: herald as a real process, the way the tasks run it by
- * default: one job as `deno task start` (adapters/node_main.ts, node:http),
- * more as `deno task start:parallel` (`deno serve --parallel main.ts` with
- * DENO_JOBS). `HERALD_TEST_SERVER=deno` or `node` picks one server for all
- * (node with several jobs: one Worker per isolate).
+ * default: adapters/node_main.ts (node:http), one job as `deno task start`,
+ * more as `deno task start:parallel` (one Worker per isolate on one port).
+ * `HERALD_TEST_SERVER=deno` runs them under `deno serve` instead
+ * (`--parallel` with DENO_JOBS for more than one job).
  */
 
 /** A free loopback port (listen on 0, close, reuse the number). */
@@ -87,7 +87,7 @@ export interface HeraldProcess {
 
 /** Options for {@linkcode startHerald}. */
 export interface HeraldProcessOptions {
-  /** Isolates (`deno serve --parallel` with DENO_JOBS); 1 runs a single isolate. */
+  /** Isolates (as `start:parallel` with DENO_JOBS); 1 runs a single isolate. */
   jobs?: number;
   /** Environment for the process (timers default to off). */
   env?: Record<string, string>;
@@ -112,8 +112,7 @@ export async function startHerald(
   const jobs = options.jobs ?? 1;
   const port = options.port ?? freePort();
   const kvPath = options.env?.KV_PATH;
-  const chosen = Deno.env.get("HERALD_TEST_SERVER");
-  const viaDeno = chosen === "deno" || (jobs > 1 && chosen !== "node");
+  const viaDeno = Deno.env.get("HERALD_TEST_SERVER") === "deno";
   const child = new Deno.Command(Deno.execPath(), {
     args: options.viaTask ? ["task", "start"] : [
       ...(viaDeno ? ["serve", ...(jobs > 1 ? ["--parallel"] : [])] : ["run"]),

@@ -1,7 +1,7 @@
 /**
- * Chaos under `deno serve --parallel`: subscribers that drop and reconnect
- * with Last-Event-ID every moment, while several publishers post at a steady
- * rate to every isolate. Every id is counted: none lost, none twice, none out
+ * Chaos under `start:parallel` (tests/_process.ts picks the server):
+ * subscribers that drop and reconnect with Last-Event-ID every moment, while
+ * several publishers post at a steady rate to every isolate. Every id is counted: none lost, none twice, none out
  * of order, and no reset. CI runs a few seconds; the soak of issue 17 is
  * CHAOS_SECONDS=60 CHAOS_SUBSCRIBERS=50 CHAOS_RATE=200 CHAOS_MIN_MS=1000 CHAOS_MAX_MS=3000 deno task test tests/chaos_test.ts
  * (CHAOS_REPORT=file.json writes the counts).

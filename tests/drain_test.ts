@@ -178,7 +178,7 @@ Deno.test("SIGTERM exits before the deadline even when a reader never reads its 
   }
 });
 
-Deno.test("SIGTERM under deno serve --parallel drains the streams of every isolate", async () => {
+Deno.test("SIGTERM under start:parallel drains the streams of every isolate", async () => {
   await using herald = await startHerald({ jobs: 2 });
   const clients: SseClient[] = [];
   try {

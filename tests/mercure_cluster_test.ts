@@ -103,7 +103,7 @@ Deno.test("a Mercure update crosses processes on the Redis engine with its id, t
   }
 });
 
-Deno.test("deno serve --parallel with Mercure's env names: every Mercure stream gets every update in one order, and SIGTERM ends them", async () => {
+Deno.test("start:parallel with Mercure's env names: every Mercure stream gets every update in one order, and SIGTERM ends them", async () => {
   await using herald = await startHerald({
     jobs: 2,
     env: {

@@ -189,7 +189,7 @@ Deno.test("GET /metrics counts replays and resets by reason, and history evictio
   }
 });
 
-Deno.test("GET /metrics sums counters across the isolates of deno serve --parallel, whichever answers", async () => {
+Deno.test("GET /metrics sums counters across the isolates of start:parallel, whichever answers", async () => {
   await using herald = await startHerald({ jobs: 2 });
   // Fresh connections, which the kernel hands to either isolate.
   using client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });

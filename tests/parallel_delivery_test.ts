@@ -1,7 +1,7 @@
 /**
- * `deno serve --parallel` under the loads that made BroadcastChannel drop
- * events: bursts of large events, and stream counts seen alike by every
- * isolate. The soak sizes come from the environment, e.g.
+ * `start:parallel` (tests/_process.ts picks the server) under the loads
+ * that made BroadcastChannel drop events: bursts of large events, and stream
+ * counts seen alike by every isolate. The soak sizes come from the environment, e.g.
  * BURST_EVENTS=3000 BURST_BYTES=60000 BURST_QUEUE_BYTES=1073741824 deno task test tests/parallel_delivery_test.ts
  */
 import assert from "node:assert/strict";
@@ -79,7 +79,7 @@ async function publishBurst(url: string, count: number, bytes: number) {
   }
 }
 
-Deno.test(`deno serve --parallel with ${JOBS} isolates: a burst of ${BURST_EVENTS} events of ${BURST_BYTES} bytes reaches every isolate's stream, all, once, in one order, with no reset`, async () => {
+Deno.test(`start:parallel with ${JOBS} isolates: a burst of ${BURST_EVENTS} events of ${BURST_BYTES} bytes reaches every isolate's stream, all, once, in one order, with no reset`, async () => {
   await using herald = await startHerald({
     jobs: JOBS,
     env: { MAX_QUEUED_BYTES: QUEUE_BYTES },
@@ -104,7 +104,7 @@ Deno.test(`deno serve --parallel with ${JOBS} isolates: a burst of ${BURST_EVENT
   }
 });
 
-Deno.test(`deno serve --parallel with ${JOBS} isolates: every isolate reports the same client total within one presence period after streams open and close`, async () => {
+Deno.test(`start:parallel with ${JOBS} isolates: every isolate reports the same client total within one presence period after streams open and close`, async () => {
   await using herald = await startHerald({ jobs: JOBS });
   /** Reads /stats until every isolate has answered; returns isolate → clients. */
   async function totals(): Promise<Map<string, number>> {

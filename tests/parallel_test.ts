@@ -1,5 +1,6 @@
 /**
- * `deno serve --parallel`: many isolates in one process, tied by the
+ * `start:parallel` (node:http Workers, or `deno serve --parallel` with
+ * `HERALD_TEST_SERVER=deno`): many isolates in one process, tied by the
  * BroadcastChannel bus. Subscribers and publishers land on every isolate.
  */
 import assert from "node:assert/strict";
@@ -60,7 +61,7 @@ function assertIncreasing(events: SseEvent[]): void {
 }
 
 for (const jobs of [2, 4]) {
-  Deno.test(`deno serve --parallel with ${jobs} isolates: every subscriber gets every publish once, in one order, and reconnects replay on any isolate`, async () => {
+  Deno.test(`start:parallel with ${jobs} isolates: every subscriber gets every publish once, in one order, and reconnects replay on any isolate`, async () => {
     await using herald = await startHerald({ jobs });
     const subscriberCount = SUBSCRIBERS;
     // Opened one after another: an isolate accepts a whole burst of pending

@@ -9,12 +9,17 @@ const STARTS: ReadonlyArray<
   readonly [string, Readonly<Record<string, string>>, number]
 > = [
   ["start", {}, 1],
-  // deno serve --parallel, the default of start:parallel.
-  ["start:parallel", { DENO_JOBS: "2" }, 2],
-  // The other server of each: deno serve for one isolate, and node:http
-  // with one Worker per isolate on one port.
+  // node:http with one Worker per isolate on one port, the default of
+  // start:parallel; a DENO_SERVE_ADDRESS left in the environment must not
+  // reach node:http (it would listen there, without SO_REUSEPORT).
+  [
+    "start:parallel",
+    { DENO_JOBS: "2", DENO_SERVE_ADDRESS: "tcp:0.0.0.0:9" },
+    2,
+  ],
+  // The other server of each: deno serve, for one isolate and --parallel.
   ["start", { HTTP_SERVER: "deno" }, 1],
-  ["start:parallel", { HTTP_SERVER: "node", DENO_JOBS: "2" }, 2],
+  ["start:parallel", { HTTP_SERVER: "deno", DENO_JOBS: "2" }, 2],
 ];
 
 for (const [name, env, isolates] of STARTS) {
@@ -42,7 +47,7 @@ for (const [name, env, isolates] of STARTS) {
       `${isolates} isolate(s) in /stats`,
     );
     task.child.kill("SIGTERM");
-    if (name === "start:parallel" && env.HTTP_SERVER !== "node") {
+    if (name === "start:parallel" && env.HTTP_SERVER === "deno") {
       // deno serve stays alive after the first signal until its streams end.
       task.child.kill("SIGTERM");
     }

@@ -1,5 +1,5 @@
 /**
- * @module The bus across the isolates of one process (`deno serve --parallel`),
+ * @module The bus across the isolates of one process (`start:parallel`),
  * over `BroadcastChannel`: the only file that touches it. Ids come from each
  * isolate's {@linkcode HybridClock}; {@linkcode TotalOrder} turns them into one
  * order that every isolate delivers alike. The channel itself is bounded and
