@@ -97,7 +97,12 @@ export function serveWithNodeHttp(
   const idleWaiters: Array<() => void> = [];
   // Long URLs and headers as Deno.serve takes them (node:http's own limit
   // is 16 KiB, which a long Last-Event-ID or topic list can pass).
-  const server = createServer({ maxHeaderSize: 64 * 1024 }, (req, res) => {
+  // noDelay: every event leaves at once, not after the previous one's ACK
+  // (node:http's default too; set here so it is not left to the runtime).
+  const server = createServer({
+    maxHeaderSize: 64 * 1024,
+    noDelay: true,
+  }, (req, res) => {
     active.add(res);
     res.once("close", () => {
       active.delete(res);
@@ -111,7 +116,6 @@ export function serveWithNodeHttp(
   server.requestTimeout = 0;
   server.headersTimeout = options.headersTimeoutMs ?? 60_000;
   server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 120_000;
-  server.on("connection", (socket: Socket) => socket.setNoDelay(true));
 
   let port = options.port;
   let resolveFinished!: () => void;
