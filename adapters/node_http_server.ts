@@ -514,11 +514,14 @@ async function divert(
   }
   const sink = new SocketSink(res, socket);
   const reader = body.getReader();
-  const onClose = () => {
+  const onDrain = () => subscriber.drained();
+  // One listener for the connection's end: cancel the body (a client that
+  // went away), and stop listening for the socket draining.
+  res.once("close", () => {
+    socket.off("drain", onDrain);
     if (res.writableFinished) return;
     reader.cancel().catch(() => {});
-  };
-  res.once("close", onClose);
+  });
   // The head and what the stream queued before it (retry and welcome) leave
   // in one write: corked until they are all in the socket's buffer. The
   // reads below take queued chunks only, so they settle within this turn.
@@ -552,9 +555,7 @@ async function divert(
   } finally {
     socket.uncork();
   }
-  const onDrain = () => subscriber.drained();
-  socket.on("drain", onDrain);
-  res.once("close", () => socket.off("drain", onDrain));
+  if (!socket.destroyed) socket.on("drain", onDrain);
   return true;
 }
 

@@ -151,6 +151,9 @@ const FUTURE_TOLERANCE_MS = 60_000;
 
 const encoder = new TextEncoder();
 
+/** The private topics of a stream without a token. */
+const NO_PRIVATE_TOPICS: ReadonlySet<string> = new Set();
+
 /** An `event: reset` block whose data is `fields` as JSON. */
 function resetFrame(fields: Record<string, unknown>): Uint8Array {
   return encoder.encode(formatEvent({
@@ -220,6 +223,10 @@ export class Hub {
   readonly publishes: PublishCounts = new PublishCounts();
 
   /** Starts the hub on `bus`, keeping events in `history`. */
+  /** Every subscriber's `onEnd`: one function for all, not one per stream. */
+  readonly #onEnd = (subscriber: Subscriber, reason: EndReason): void =>
+    this.#remove(subscriber, reason);
+
   constructor(bus: Bus, history: EventHistory, options: HubOptions = {}) {
     this.#bus = bus;
     this.#history = history;
@@ -271,12 +278,14 @@ export class Hub {
     if (this.#subscribers.size + this.#mercureStreams >= this.#maxClients) {
       throw new HubFullError(this.#maxClients);
     }
-    const privateTopics = new Set(
-      (options.privateTopics ?? []).filter((topic) => topics.includes(topic)),
-    );
+    const asked = options.privateTopics ?? [];
+    // Most streams carry no token: they share one empty set.
+    const privateTopics = asked.length === 0
+      ? NO_PRIVATE_TOPICS
+      : new Set(asked.filter((topic) => topics.includes(topic)));
     const subscriber = new Subscriber(topics, {
       maxQueuedBytes: this.#maxQueuedBytes,
-      onEnd: (s, reason) => this.#remove(s, reason),
+      onEnd: this.#onEnd,
       privateTopics,
       written: this.#written,
     });
