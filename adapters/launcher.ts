@@ -50,8 +50,12 @@ const parallel = Deno.args.includes("--parallel");
 // deno serve, whose ReadableStream bodies each hold a 1,024-slot ring in
 // Deno 2.9), `start:parallel` with one Worker per isolate on one port;
 // HTTP_SERVER=deno serves either through deno serve (BENCHMARKS.md, run H).
+// The Workers share their port with SO_REUSEPORT, which spreads connections
+// only on Linux: elsewhere start:parallel keeps deno serve --parallel, which
+// shares one listener between its isolates.
 const httpServerSet = Deno.env.get("HTTP_SERVER");
-const httpServer = httpServerSet ?? "node";
+const httpServer = httpServerSet ??
+  (parallel && Deno.build.os !== "linux" ? "deno" : "node");
 if (httpServer !== "deno" && httpServer !== "node") {
   // deno-lint-ignore no-console
   console.error(

@@ -228,7 +228,7 @@ export const CONFIG_VARS: readonly ConfigVar[] = Object.freeze([
     name: "HTTP_SERVER",
     fallback: "node",
     meaning:
-      "node serves through node:http (start:parallel: one Worker per isolate), deno through deno serve",
+      "node serves through node:http (start:parallel: one Worker per isolate, on Linux), deno through deno serve",
   },
   {
     name: "BUN_IDLE_TIMEOUT_S",
