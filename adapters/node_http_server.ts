@@ -1,6 +1,7 @@
 /**
  * @module Serves a Web-standard handler (`(Request) => Promise<Response>`)
- * through `node:http`, as an opt-in alternative to `Deno.serve`.
+ * through `node:http`: herald's default server under Deno (one per isolate;
+ * `start:parallel` runs one per Worker, `reusePort`), and its server on Node.
  *
  * Under Deno 2.9, a `ReadableStream` response body given to `Deno.serve`
  * costs about 60 KiB of RSS per open stream (ext/http's stream resource
@@ -11,8 +12,7 @@
  * in one system call, so a socket that falls behind takes several events at
  * once, and the socket's backlog is the subscriber's bounded queue. Any other
  * body is read with a reader and written with `res.write`, waiting for
- * 'drain' when the socket is full. Single isolate only: `deno serve
- * --parallel` cannot host it.
+ * 'drain' when the socket is full. `deno serve --parallel` cannot host it.
  */
 import {
   createServer,
