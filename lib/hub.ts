@@ -222,11 +222,11 @@ export class Hub {
   /** POST /message answers by HTTP status (the router counts them). */
   readonly publishes: PublishCounts = new PublishCounts();
 
-  /** Starts the hub on `bus`, keeping events in `history`. */
   /** Every subscriber's `onEnd`: one function for all, not one per stream. */
   readonly #onEnd = (subscriber: Subscriber, reason: EndReason): void =>
     this.#remove(subscriber, reason);
 
+  /** Starts the hub on `bus`, keeping events in `history`. */
   constructor(bus: Bus, history: EventHistory, options: HubOptions = {}) {
     this.#bus = bus;
     this.#history = history;
