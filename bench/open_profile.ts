@@ -14,8 +14,9 @@
  * server file, e.g. `bench/peers/naive_node.mjs`).
  */
 import { parseArgs } from "node:util";
+import { heapFlags } from "../adapters/v8_flags.ts";
 import { StreamFleet } from "./fleet.ts";
-import { freePort, ROOT } from "./peers.ts";
+import { freePort, type PeerSpec, ROOT, RunningPeer } from "./peers.ts";
 import { print, progress } from "./report.ts";
 
 /** One node of a V8 sampling heap profile or CPU profile. */
@@ -90,18 +91,21 @@ class Inspector implements Disposable {
   }
 }
 
-async function poll<T>(what: string, attempt: () => Promise<T>): Promise<T> {
+/** The inspector's WebSocket address, once it lists the isolate (30 s at most). */
+async function inspectorTarget(port: number): Promise<string> {
   const deadline = Date.now() + 30_000;
-  for (;;) {
+  let why = "it lists no isolate";
+  while (Date.now() < deadline) {
     try {
-      return await attempt();
+      const list = await (await fetch(`http://127.0.0.1:${port}/json`))
+        .json() as Array<{ webSocketDebuggerUrl: string }>;
+      if (list[0] !== undefined) return list[0].webSocketDebuggerUrl;
     } catch (error) {
-      if (Date.now() > deadline) {
-        throw new Error(`Cannot reach ${what}: ${String(error)}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      why = String(error);
     }
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
+  throw new Error(`Cannot reach the inspector: ${why}`);
 }
 
 /** The allocation tree, bytes per stream, subtrees of at least `min` bytes. */
@@ -187,38 +191,33 @@ export async function profileOpen(options: {
   min: number;
   entry: string;
 }): Promise<string> {
-  const port = freePort();
   const inspectorPort = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      `--inspect=127.0.0.1:${inspectorPort}`,
-      // As the launcher runs it (adapters/v8_flags.ts).
-      "--v8-flags=--max-semi-space-size=8",
-      `${ROOT}/${options.entry}`,
-    ],
-    env: {
-      PORT: String(port),
-      HOSTNAME: "127.0.0.1",
-      MAX_CLIENTS: String(options.streams + 100),
-    },
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const spec: PeerSpec = {
+    name: "open-profile",
+    label: options.entry,
+    command: (port) => ({
+      argv: [
+        Deno.execPath(),
+        "run",
+        "-A",
+        `--inspect=127.0.0.1:${inspectorPort}`,
+        // The young generation the launcher gives the server.
+        ...heapFlags({}),
+        `${ROOT}/${options.entry}`,
+      ],
+      env: {
+        PORT: String(port),
+        HOSTNAME: "127.0.0.1",
+        MAX_CLIENTS: String(options.streams + 100),
+      },
+    }),
+    eventsPath: "/events?topic=chat",
+    publishPath: "/message",
+  };
+  await using peer = await RunningPeer.start(spec);
   const fleet = new StreamFleet({ client: "epoll", workers: 1 });
   try {
-    const target = await poll("the inspector", async () => {
-      const list = await (await fetch(
-        `http://127.0.0.1:${inspectorPort}/json`,
-      )).json() as Array<{ webSocketDebuggerUrl: string }>;
-      if (list[0] === undefined) throw new Error("no target yet");
-      return list[0].webSocketDebuggerUrl;
-    });
-    await poll("the server", async () => {
-      const response = await fetch(`http://127.0.0.1:${port}/healthz`);
-      await response.body?.cancel();
-    });
+    const target = await inspectorTarget(inspectorPort);
     using inspector = await Inspector.connect(target);
     if (options.mode === "alloc") {
       await inspector.send("HeapProfiler.enable");
@@ -234,8 +233,8 @@ export async function profileOpen(options: {
     }
     const open = await fleet.open({
       host: "127.0.0.1",
-      port,
-      path: "/events?topic=chat",
+      port: peer.port,
+      path: spec.eventsPath,
       count: options.streams,
     });
     progress(
@@ -265,8 +264,6 @@ export async function profileOpen(options: {
     ].join("\n");
   } finally {
     await fleet.close();
-    child.kill("SIGKILL");
-    await child.status;
   }
 }
 
