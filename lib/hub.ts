@@ -151,9 +151,6 @@ const FUTURE_TOLERANCE_MS = 60_000;
 
 const encoder = new TextEncoder();
 
-/** The private topics of a stream without a token. */
-const NO_PRIVATE_TOPICS: ReadonlySet<string> = new Set();
-
 /** An `event: reset` block whose data is `fields` as JSON. */
 function resetFrame(fields: Record<string, unknown>): Uint8Array {
   return encoder.encode(formatEvent({
@@ -279,19 +276,18 @@ export class Hub {
       throw new HubFullError(this.#maxClients);
     }
     const asked = options.privateTopics ?? [];
-    // Most streams carry no token: they share one empty set.
-    const privateTopics = asked.length === 0
-      ? NO_PRIVATE_TOPICS
-      : new Set(asked.filter((topic) => topics.includes(topic)));
     const subscriber = new Subscriber(topics, {
       maxQueuedBytes: this.#maxQueuedBytes,
       onEnd: this.#onEnd,
-      privateTopics,
+      // Without private topics the subscriber keeps its shared empty set.
+      ...(asked.length === 0 ? {} : {
+        privateTopics: new Set(asked.filter((topic) => topics.includes(topic))),
+      }),
       written: this.#written,
     });
     this.#subscribers.add(subscriber);
     for (const topic of topics) addTo(this.#topics, topic, subscriber);
-    for (const topic of privateTopics) {
+    for (const topic of subscriber.privateTopics) {
       addTo(this.#privateTopics, topic, subscriber);
     }
     this.#report();
