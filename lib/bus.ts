@@ -113,6 +113,13 @@ export interface Bus {
   reportClients(count: number): void;
   /** Clients and instances across the hub. */
   presence(): Presence;
+  /**
+   * Streams held by every isolate of this process together: they share the
+   * machine's cores, so the hub sizes its coalescing window on them (see
+   * `autoCoalesceMs` in hub.ts). Optional: a bus that spans processes or
+   * machines (Redis, KV) leaves it out, and the hub counts its own streams.
+   */
+  processClients?(): number;
   /** Stops carrying events and releases timers and channels. */
   close(): Promise<void>;
   /**

@@ -37,7 +37,8 @@ export interface HubOptions {
   /**
    * Events within this many ms of the last send go out together, one chunk
    * per topic (see fan_out.ts); 0 sends each event at once. "auto" grows the
-   * window with the streams held: 20 µs per stream, from 1 to 50 ms.
+   * window with the streams of the process (every isolate's, when the bus
+   * can tell; else this one's): 20 µs per stream, from 1 to 50 ms.
    *
    * @default {"auto"}
    */
@@ -130,6 +131,13 @@ function eventData(value: unknown): string {
  * stream in the runtime's stream machinery (BENCHMARKS.md), so a window of
  * 20 µs per stream keeps flushes to a fraction of a core however fast events
  * come, while a quiet hub still sends each event at once.
+ *
+ * `streams` are those of the whole process when the bus can tell
+ * (`Bus.processClients`): its isolates share the machine's cores, and an
+ * isolate that sized its window on its own share of the streams would write
+ * to each socket as often with fewer events per write. Two isolates with 500
+ * streams each then batch like one with 1,000, and a client's latency does
+ * not depend on how many isolates serve it.
  */
 export function autoCoalesceMs(streams: number): number {
   return Math.min(50, Math.max(1, streams * 0.02));
@@ -236,7 +244,10 @@ export class Hub {
     const coalesceMs = options.coalesceMs ?? "auto";
     this.#fanOut = new FanOut(this.#topics, {
       coalesceMs: coalesceMs === "auto"
-        ? () => autoCoalesceMs(this.#subscribers.size)
+        ? () =>
+          autoCoalesceMs(
+            this.#bus.processClients?.() ?? this.#subscribers.size,
+          )
         : coalesceMs,
     }, this.#privateTopics);
     this.#unsubscribe = bus.subscribe((event) => this.#receive(event));

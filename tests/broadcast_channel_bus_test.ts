@@ -76,17 +76,24 @@ Deno.test("BroadcastChannelBus: three isolates publishing at once all deliver th
   }
 });
 
-Deno.test("BroadcastChannelBus: presence sums the client counts of every isolate", async () => {
+Deno.test("BroadcastChannelBus: presence sums the client counts of every isolate, which are the process's streams", async () => {
   const [a, b] = quickPair();
   try {
     a.reportClients(3);
     b.reportClients(4);
+    assert.equal(a.processClients(), 3, "its own count at once");
     await eventually(
       () => a.presence().clients === 7 && b.presence().clients === 7,
       3000,
       "presence",
     );
     assert.equal(a.presence().instances, 2);
+    assert.equal(
+      a.processClients(),
+      7,
+      "the hub's coalescing window counts both",
+    );
+    assert.equal(b.processClients(), 7);
   } finally {
     await a.close();
     await b.close();

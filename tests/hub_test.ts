@@ -362,3 +362,35 @@ Deno.test("Hub names the instance in stats and welcomes, under the new name and 
     await hub.close();
   }
 });
+
+Deno.test("Hub sizes its coalescing window on the streams of the whole process when the bus can tell", async () => {
+  // One stream here, 2,500 across the process: a 50 ms window, not 1 ms.
+  class ProcessBus extends LocalBus {
+    processClients(): number {
+      return 2500;
+    }
+  }
+  const hub = new Hub(new ProcessBus("a"), new MemoryHistory(), {
+    heartbeatMs: 0,
+    updateIntervalMs: 0,
+  });
+  try {
+    const reader = hub.subscribe(["chat"], null).getReader();
+    await readUntil(reader, (t) => t.includes("event: system"));
+    const started = performance.now();
+    // The fan-out's saved-up tokens send the first three at once; the rest
+    // wait for the window.
+    for (let i = 0; i < 5; i++) await hub.publish(chat(`m${i}`));
+    await readUntil(reader, (t) => messages(t).length >= 5);
+    const waited = performance.now() - started;
+    assert.ok(
+      waited >= 40,
+      `the last events waited for a 50 ms window, not 1 ms (${
+        waited.toFixed(1)
+      } ms)`,
+    );
+    await reader.cancel();
+  } finally {
+    await hub.close();
+  }
+});

@@ -258,9 +258,17 @@ export class BroadcastChannelBus implements Bus {
 
   /** Clients and isolates across the process. */
   presence(): Presence {
+    return {
+      clients: this.processClients(),
+      instances: this.#peerClients.size + 1,
+    };
+  }
+
+  /** Streams across the process: its isolates are all this channel spans. */
+  processClients(): number {
     let clients = this.#clients;
     for (const count of this.#peerClients.values()) clients += count;
-    return { clients, instances: this.#peerClients.size + 1 };
+    return clients;
   }
 
   /** The id after which every event reached this isolate. */
