@@ -7,9 +7,12 @@
  * default rate search (`deno task bench`, 1,000 streams) is bound by the
  * load generator's parsing, this one is bound by the server's work per
  * publish (HTTP, validation, ids, history, the bus), so it shows what a
- * second isolate adds and what the bus between isolates costs.
+ * second isolate adds and what the bus between isolates costs. The
+ * publisher keeps one request in flight per connection, so it needs enough
+ * of them not to be bound by round trips: with 16, one isolate fell behind
+ * at 20,000/s that it holds with 64.
  *
- * Run: `deno run -A bench/publish_rate.ts [--peers herald,herald-parallel] [--streams 20] [--connections 16] [--rates 4000,8000,12000,16000] [--seconds 3]`
+ * Run: `deno run -A bench/publish_rate.ts [--peers herald,herald-parallel] [--streams 20] [--connections 64] [--rates 4000,8000,12000,16000,20000,24000] [--seconds 3]`
  */
 import { parseArgs } from "node:util";
 import { StreamFleet } from "./fleet.ts";
@@ -84,8 +87,8 @@ if (import.meta.main) {
     options: {
       peers: { type: "string", default: "herald,herald-parallel" },
       streams: { type: "string", default: "20" },
-      connections: { type: "string", default: "16" },
-      rates: { type: "string", default: "4000,8000,12000,16000" },
+      connections: { type: "string", default: "64" },
+      rates: { type: "string", default: "4000,8000,12000,16000,20000,24000" },
       seconds: { type: "string", default: "3" },
     },
   });
