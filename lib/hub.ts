@@ -38,7 +38,8 @@ export interface HubOptions {
    * Events within this many ms of the last send go out together, one chunk
    * per topic (see fan_out.ts); 0 sends each event at once. "auto" grows the
    * window with the streams of the process (every isolate's, when the bus
-   * can tell; else this one's): 20 µs per stream, from 1 to 50 ms.
+   * can tell; else this one's, `/events` and Mercure alike, as the bus
+   * counts them): 20 µs per stream, from 1 to 50 ms.
    *
    * @default {"auto"}
    */
@@ -246,7 +247,7 @@ export class Hub {
       coalesceMs: coalesceMs === "auto"
         ? () =>
           autoCoalesceMs(
-            this.#bus.processClients?.() ?? this.#subscribers.size,
+            this.#bus.processClients?.() ?? this.#localStreams(),
           )
         : coalesceMs,
     }, this.#privateTopics);
@@ -283,7 +284,7 @@ export class Hub {
     options: SubscribeOptions = {},
   ): ReadableStream<Uint8Array> {
     if (this.#closed) throw new HubClosedError();
-    if (this.#subscribers.size + this.#mercureStreams >= this.#maxClients) {
+    if (this.#localStreams() >= this.#maxClients) {
       throw new HubFullError(this.#maxClients);
     }
     const asked = options.privateTopics ?? [];
@@ -439,8 +440,13 @@ export class Hub {
     this.#report();
   }
 
+  /** Every stream this isolate holds, `/events` and Mercure: as the bus counts them. */
+  #localStreams(): number {
+    return this.#subscribers.size + this.#mercureStreams;
+  }
+
   #report(): void {
-    this.#bus.reportClients(this.#subscribers.size + this.#mercureStreams);
+    this.#bus.reportClients(this.#localStreams());
   }
 
   /** Counts for `GET /stats`. */
@@ -451,7 +457,7 @@ export class Hub {
       instances: presence.instances,
       isolates: presence.instances,
       topics: this.#topics.size,
-      localClients: this.#subscribers.size + this.#mercureStreams,
+      localClients: this.#localStreams(),
       mercureClients: this.#mercureStreams,
       events: this.#events,
       dropped: this.#dropped,
